@@ -1,0 +1,152 @@
+"""Checks that visible test cells call, with messages that help a student fix the problem.
+
+Each check returns quietly (printing one ``ok`` line to stdout when ``verbose``) or raises
+``AssertionError`` saying what was expected, what came, and a hint. Nothing goes to stderr:
+nbgrader zeroes a test cell that writes there.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+
+class CheckError(AssertionError):
+    """A failed check; its message says what was expected, what came and what to try."""
+
+
+def _fail(what: str, expected: str, got: str, hint: str | None = None) -> None:
+    msg = f"{what}: expected {expected}, got {got}."
+    if hint:
+        msg += f"\nHint: {hint}"
+    raise CheckError(msg)
+
+
+def _ok(verbose: bool, text: str) -> None:
+    if verbose:
+        print(f"ok: {text}")
+
+
+def _as_tensor(value, name: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach()
+    if isinstance(value, np.ndarray) or np.isscalar(value):
+        return torch.as_tensor(np.asarray(value))
+    _fail(name, "a tensor or array", type(value).__name__,
+          "return a torch.Tensor (or numpy array), not None or a list.")
+
+
+def check_shape(value, shape: Sequence[int | None], name: str = "result",
+                hint: str | None = None, verbose: bool = True) -> None:
+    """``value`` has shape ``shape``; ``None`` in ``shape`` matches any size."""
+    t = _as_tensor(value, name)
+    got = tuple(t.shape)
+    want = tuple(shape)
+    if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
+        shown = "(" + ", ".join("any" if w is None else str(w) for w in want) + ")"
+        _fail(f"{name} has the wrong shape", shown, str(got), hint)
+    _ok(verbose, f"{name} has shape {got}")
+
+
+def check_dtype(value, dtype, name: str = "result", hint: str | None = None,
+                verbose: bool = True) -> None:
+    """``value`` has dtype ``dtype`` (a torch dtype, or 'float' for any floating type)."""
+    t = _as_tensor(value, name)
+    good = t.is_floating_point() if dtype == "float" else t.dtype == dtype
+    if not good:
+        _fail(f"{name} has the wrong dtype", str(dtype), str(t.dtype),
+              hint or "convert with .float() or .long(), or check which inputs you combined.")
+    _ok(verbose, f"{name} has dtype {t.dtype}")
+
+
+def check_finite(value, name: str = "result", hint: str | None = None, verbose: bool = True) -> None:
+    """Every entry of ``value`` is finite (no NaN, no ±inf)."""
+    t = _as_tensor(value, name).float()
+    bad = ~torch.isfinite(t)
+    if bad.any():
+        where = tuple(int(i) for i in bad.nonzero()[0]) if t.dim() else ()
+        _fail(f"{name} is not finite", "finite values", f"{int(bad.sum())} NaN/inf entries, the first at index {where}",
+              hint or "look for log(0), division by zero or exp of a large number.")
+    _ok(verbose, f"{name} is finite")
+
+
+def check_close(value, expected, name: str = "result", atol: float = 1e-5, rtol: float = 1e-4,
+                hint: str | None = None, verbose: bool = True) -> None:
+    """``value`` equals ``expected`` within ``atol + rtol·|expected|``, elementwise.
+
+    A failure reports the largest error, where it is, and both values there.
+    """
+    t = _as_tensor(value, name).double()
+    e = _as_tensor(expected, f"expected {name}").double()
+    if t.shape != e.shape:
+        _fail(f"{name} has the wrong shape", str(tuple(e.shape)), str(tuple(t.shape)), hint)
+    check_finite(t, name, verbose=False)
+    err = (t - e).abs()
+    tol = atol + rtol * e.abs()
+    if (err > tol).any():
+        k = int(torch.argmax(err - tol)) if err.dim() else 0
+        where = tuple(int(i) for i in np.unravel_index(k, tuple(e.shape))) if e.dim() else ()
+        _fail(f"{name} is not close enough", f"{float(e.reshape(-1)[k]):.6g} at index {where}",
+              f"{float(t.reshape(-1)[k]):.6g} (largest error {float(err.max()):.3g}, "
+              f"{int((err > tol).sum())} of {err.numel()} entries off)", hint)
+    _ok(verbose, f"{name} matches (largest error {float(err.max()) if err.numel() else 0.0:.2g})")
+
+
+def check_scalar(value, name: str = "result", hint: str | None = None, verbose: bool = True) -> float:
+    """``value`` is a single number (python float/int or 0-d / 1-element tensor); return it."""
+    if isinstance(value, (int, float, np.floating, np.integer)):
+        out = float(value)
+    elif isinstance(value, (torch.Tensor, np.ndarray)) and np.prod(value.shape) == 1:
+        out = float(value.reshape(-1)[0])
+    else:
+        got = f"shape {tuple(value.shape)}" if hasattr(value, "shape") else type(value).__name__
+        _fail(f"{name} is not a single number", "a scalar", got,
+              hint or "reduce with .mean() or .sum(), and return it.")
+    _ok(verbose, f"{name} is a number ({out:.4g})")
+    return out
+
+
+def check_grads(parameters: Iterable[torch.Tensor] | torch.nn.Module, name: str = "the model",
+                hint: str | None = None, verbose: bool = True) -> None:
+    """After ``loss.backward()``: every parameter has a finite, not-all-zero gradient."""
+    if isinstance(parameters, torch.nn.Module):
+        named = list(parameters.named_parameters())
+    else:
+        named = [(f"parameter {i}", p) for i, p in enumerate(parameters)]
+    if not named:
+        _fail(f"{name} has no parameters", "at least one parameter", "none",
+              hint or "build the layers in __init__ (as attributes), not in forward.")
+    for pname, p in named:
+        if p.grad is None:
+            _fail(f"no gradient reached {pname} of {name}", "a gradient", "None",
+                  hint or "is the output computed from this parameter without .detach(), .item() or numpy?")
+        if not torch.isfinite(p.grad).all():
+            _fail(f"the gradient of {pname} of {name}", "finite values", "NaN/inf", hint)
+        if not p.grad.abs().sum() > 0:
+            _fail(f"the gradient of {pname} of {name}", "non-zero values", "all zeros", hint)
+    _ok(verbose, f"gradients reach all {len(named)} parameters of {name}")
+
+
+def check_decreasing(losses, name: str = "the training loss", factor: float = 1.0,
+                     hint: str | None = None, verbose: bool = True) -> None:
+    """The last loss is below ``factor`` × the first (``losses``: a list or a History)."""
+    values = list(getattr(losses, "train_loss", losses))
+    if len(values) < 2:
+        _fail(f"{name} needs at least two values", "≥ 2 epochs", f"{len(values)}", hint)
+    first, last = float(values[0]), float(values[-1])
+    if not last < factor * first:
+        want = "below the first" if factor == 1.0 else f"below {factor:g} × the first ({factor * first:.4g})"
+        _fail(f"{name} did not decrease enough", f"a last value {want}", f"{first:.4g} → {last:.4g}",
+              hint or "check the sign of the loss, the learning rate, and that the step returns the loss.")
+    _ok(verbose, f"{name} went from {first:.4g} to {last:.4g}")
+
+
+def check_between(value, low: float, high: float, name: str = "result", hint: str | None = None,
+                  verbose: bool = True) -> float:
+    """A scalar lies in [low, high]; return it."""
+    v = check_scalar(value, name, verbose=False)
+    if not low <= v <= high:
+        _fail(f"{name} is out of range", f"a value in [{low:g}, {high:g}]", f"{v:.4g}", hint)
+    _ok(verbose, f"{name} = {v:.4g} lies in [{low:g}, {high:g}]")
+    return v

@@ -1,0 +1,154 @@
+"""The course's layout and the parts every notebook shares (Colab badge, install block).
+
+The repository address lives here and only here; ``python -m ae_helpers.course sync``
+rewrites every notebook's badge and install block from it, and
+``tests/test_notebook_template.py`` fails when a notebook has drifted.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+#: The course repository (GitHub owner/name) and branch that Colab installs from.
+REPO = "ae-course/autoencoders-latent-spaces"
+BRANCH = "main"
+
+CHAPTERS = [
+    "01_linear_ae_pca",
+    "02_deep_autoencoders",
+    "03_sparse_autoencoders",
+    "04_denoising_autoencoders",
+    "05_contractive_autoencoders",
+    "06_vae_elbo",
+    "07_beta_vae",
+    "08_siamese_networks",
+    "09_jepa_embedding_prediction",
+]
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTALL_MARKER = "# --- course setup: installs the course package on Colab (kept in step by the tests) ---"
+INSTALL_END = "# --- end of course setup ---"
+
+
+def colab_url(notebook_path: str) -> str:
+    """Colab address of a notebook given by its path in the repository."""
+    return f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/{notebook_path}"
+
+
+def badge(notebook_path: str) -> str:
+    """Markdown of the 'Open in Colab' badge for ``notebook_path`` (repository-relative)."""
+    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+            f"({colab_url(notebook_path)})")
+
+
+def install_block() -> str:
+    """First lines of every setup cell: on Colab, install the course package once per session."""
+    return "\n".join([
+        INSTALL_MARKER,
+        "import importlib.util, subprocess, sys",
+        'if "google.colab" in sys.modules and importlib.util.find_spec("ae_helpers") is None:',
+        f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", '
+        f'"ae-helpers @ git+https://github.com/{REPO}@{BRANCH}"], check=True)',
+        INSTALL_END,
+    ])
+
+
+def student_path(notebook: Path) -> str:
+    """Repository path a student opens for ``notebook``: solutions map to their exercises copy."""
+    rel = Path(notebook).resolve().relative_to(ROOT).as_posix()
+    if rel.startswith("solutions/"):
+        rel = "exercises/" + rel[len("solutions/"):]
+    return rel
+
+
+def notebooks() -> list[Path]:
+    """Every lecture and solution notebook of the course (the sources a maintainer edits)."""
+    return sorted((ROOT / "lectures").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*/*.ipynb"))
+
+
+def nbgrader_env() -> dict:
+    """Environment for running nbgrader: this interpreter's scripts first on PATH (nbgrader
+    runs ``alembic`` from there when it creates a gradebook)."""
+    import os
+    import sys
+    env = dict(os.environ)
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def run_nbgrader(args: list[str], course_root: Path, check: bool = True):
+    """Run ``nbgrader <args>`` in ``course_root``; return the CompletedProcess (output captured).
+
+    With ``check``, a non-zero exit raises RuntimeError carrying nbgrader's output.
+    """
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course_root, env=nbgrader_env(),
+                          capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed in {course_root}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def release(chapters: list[str] | None = None, root: Path = ROOT) -> list[Path]:
+    """Regenerate ``exercises/<slug>/`` from ``solutions/<slug>/`` with nbgrader; return the notebooks.
+
+    ``chapters``: slugs (default: every chapter that has a solutions folder). The gradebook
+    nbgrader needs for this is a temporary file, so nothing is left behind in the repository.
+    """
+    import tempfile
+    present = [p.name for p in sorted((root / "solutions").iterdir()) if p.is_dir()]
+    chapters = chapters or present
+    unknown = [c for c in chapters if c not in present]
+    if unknown:
+        raise SystemExit(f"no solutions folder for {unknown}; chapters with one: {present}")
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
+        for slug in chapters:
+            run_nbgrader(["generate_assignment", slug, "--force", f"--db={db}"], root)
+            written += sorted((root / "exercises" / slug).glob("*.ipynb"))
+    return written
+
+
+def sync_notebooks() -> list[Path]:
+    """Rewrite the badge cell and the install block of every notebook from this module."""
+    import nbformat
+    changed = []
+    for path in notebooks():
+        nb = nbformat.read(path, as_version=4)
+        if _apply_template(nb, student_path(path)):
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
+def _apply_template(nb, repo_path: str) -> bool:
+    """Put the current badge and install block into ``nb``; return True if anything changed."""
+    badge_cell = next(c for c in nb.cells if "colab-badge.svg" in c.source)
+    setup_cell = next(c for c in nb.cells if c.cell_type == "code")
+    new_badge = badge(repo_path)
+    head, sep, rest = setup_cell.source.partition(INSTALL_END)
+    new_setup = install_block() + (rest if sep else "\n" + setup_cell.source)
+    changed = (badge_cell.source, setup_cell.source) != (new_badge, new_setup)
+    badge_cell.source, setup_cell.source = new_badge, new_setup
+    return changed
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m ae_helpers.course", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rel = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
+    rel.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
+    sub.add_parser("sync", help="rewrite every notebook's Colab badge and install block")
+    args = parser.parse_args(argv)
+    if args.command == "release":
+        for path in release(args.chapters):
+            print(f"wrote {path.relative_to(ROOT)}")
+    else:
+        for path in sync_notebooks():
+            print(f"updated {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

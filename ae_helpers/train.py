@@ -1,0 +1,276 @@
+"""One training loop for every chapter.
+
+``fit(model, data, step)`` trains any objective: ``step(model, batch)`` returns the loss (a
+scalar tensor) or a dict of named scalar terms whose ``"loss"`` entry is optimised; every
+term is logged per epoch in the returned :class:`History`.
+
+Speed: data that fit stay resident on the device and are batched by index (no per-item
+DataLoader cost); losses are summed on the device and read once per epoch (no ``.item()``
+sync per step); denormals are flushed on CPU; bfloat16 autocast is optional on CUDA.
+Safety: a loss that is not a scalar, or becomes NaN/inf, stops training with a message
+naming the problem, the epoch and the step.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence, Union
+
+import torch
+from torch import nn
+
+from . import config
+
+Batch = Union[torch.Tensor, tuple]
+StepFn = Callable[[nn.Module, Batch], Union[torch.Tensor, Mapping[str, torch.Tensor]]]
+
+_device: torch.device | None = None
+
+
+def get_device(verbose: bool = True) -> torch.device:
+    """The best available device, cuda → mps → cpu; said once per process."""
+    global _device
+    if _device is None:
+        if torch.cuda.is_available():
+            _device = torch.device("cuda")
+            name = torch.cuda.get_device_name(0)
+        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            _device, name = torch.device("mps"), "Apple GPU"
+        else:
+            _device, name = torch.device("cpu"), f"{torch.get_num_threads()} CPU threads"
+        if verbose:
+            config.say_once("device", f"Device: {_device} ({name})")
+    return _device
+
+
+@dataclass
+class History:
+    """What ``fit`` measured, one entry per epoch.
+
+    ``train[name]`` / ``val[name]``: mean of each loss term over the epoch's batches
+    (weighted by batch size); ``seconds``: wall time of each epoch (training and validation).
+    """
+
+    train: dict[str, list[float]] = field(default_factory=dict)
+    val: dict[str, list[float]] = field(default_factory=dict)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def train_loss(self) -> list[float]:
+        return self.train.get("loss", [])
+
+    @property
+    def val_loss(self) -> list[float]:
+        return self.val.get("loss", [])
+
+    @property
+    def epochs(self) -> int:
+        return len(self.seconds)
+
+    def plot(self, ax=None, log: bool = False):
+        """Loss curves (see :func:`ae_helpers.plot.loss_curves`)."""
+        from .plot import loss_curves
+        return loss_curves(self, ax=ax, log=log)
+
+    def __repr__(self) -> str:
+        last = {k: round(v[-1], 5) for k, v in self.train.items() if v}
+        return f"History({self.epochs} epochs, last train {last}, val loss {self.val_loss[-1:]})"
+
+
+def as_tensors(data) -> tuple[torch.Tensor, ...]:
+    """Normalise ``data`` to a tuple of tensors sharing their first dimension.
+
+    ``data``: a tensor, or a tuple/list of tensors (e.g. ``(x, y)``).
+    """
+    tensors = (data,) if isinstance(data, torch.Tensor) else tuple(data)
+    if not tensors or not all(isinstance(t, torch.Tensor) for t in tensors):
+        raise TypeError("data must be a tensor or a tuple of tensors, e.g. x or (x, y); "
+                        f"got {type(data).__name__}")
+    n = len(tensors[0])
+    if any(len(t) != n for t in tensors):
+        raise ValueError("all tensors in data need the same first dimension, got "
+                         + ", ".join(str(tuple(t.shape)) for t in tensors))
+    return tensors
+
+
+def _batch(tensors: Sequence[torch.Tensor], idx: torch.Tensor) -> Batch:
+    parts = tuple(t.index_select(0, idx) for t in tensors)
+    return parts[0] if len(parts) == 1 else parts
+
+
+def _terms(out, epoch: int, step: int) -> dict[str, torch.Tensor]:
+    """Check what a step returned and turn it into a dict with a ``"loss"`` entry."""
+    terms = dict(out) if isinstance(out, Mapping) else {"loss": out}
+    if "loss" not in terms:
+        raise ValueError(f"the step returned a dict without a 'loss' entry (keys: {list(terms)}); "
+                         "put the total to optimise under 'loss'.")
+    for name, value in terms.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"step term '{name}' must be a tensor, got {type(value).__name__} "
+                            f"(epoch {epoch}, step {step}); return tensors, not .item() floats.")
+        if value.dim() != 0:
+            raise ValueError(f"step term '{name}' must be a scalar, got shape {tuple(value.shape)} "
+                             f"(epoch {epoch}, step {step}); reduce it with .mean() or .sum().")
+    return terms
+
+
+def _run_step(step: StepFn, model, batch, epoch: int, i: int, amp: bool, device) -> dict:
+    try:
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+            out = step(model, batch)
+    except RuntimeError as err:
+        shapes = [tuple(b.shape) for b in (batch if isinstance(batch, tuple) else (batch,))]
+        raise RuntimeError(f"the step failed at epoch {epoch}, step {i} on a batch of shapes "
+                           f"{shapes}: {err}") from err
+    return _terms(out, epoch, i)
+
+
+def _raise_nonfinite(sums: dict, first_bad: torch.Tensor, epoch: int, steps: int) -> None:
+    bad_step = int(first_bad)
+    if bad_step < steps:
+        bad = [k for k, v in sums.items() if not math.isfinite(float(v))]
+        raise FloatingPointError(
+            f"the loss became non-finite (NaN or inf) at epoch {epoch}, step {bad_step}"
+            f" (terms affected: {', '.join(bad) or 'loss'}). Training stopped. Common causes: "
+            "log or division of zero (add a small eps or clamp), exp of a large number, "
+            "a learning rate that is too high.")
+
+
+def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: int | None = None,
+        batch_size: int = 256, lr: float = 2e-3, optimizer: torch.optim.Optimizer | None = None,
+        val_data=None, after_step: Callable[[nn.Module], None] | None = None,
+        device: torch.device | str | None = None, amp: bool = False, seed: int | None = 0,
+        progress: bool | None = None) -> History:
+    """Train ``model`` on ``data`` by minimising what ``step`` returns; return a History.
+
+    data, val_data: a tensor (N, ...) or tuple of tensors sharing N, e.g. ``x`` or ``(x, y)``.
+        They are moved to the device once; each batch is a tensor or tuple of the same shape
+        with N replaced by ≤ ``batch_size``.
+    step(model, batch): returns a scalar loss tensor, or a dict of scalar terms with "loss".
+        It runs in train mode with gradients for ``data`` and in eval mode without for
+        ``val_data``.
+    epochs / fast_epochs: epochs in full mode / in fast mode (default min(epochs, 5)).
+    optimizer: defaults to Adam(lr) over the model's parameters.
+    after_step(model): called after every optimiser step (e.g. an EMA target update).
+    amp: bfloat16 autocast, used on CUDA only.
+    seed: seeds python, numpy and torch before training (None leaves the RNGs alone).
+    progress: show a tqdm progress bar (default: on, off while nbgrader grades).
+    """
+    if seed is not None:
+        config.set_seed(seed)
+    device = torch.device(device) if device is not None else get_device()
+    if device.type == "cpu":
+        torch.set_flush_denormal(True)
+    if config.fast_mode():
+        n_epochs = fast_epochs if fast_epochs is not None else min(epochs, config.FAST_MAX_EPOCHS)
+        if n_epochs != epochs:
+            config.say_once("fast-epochs", f"fast mode: training runs {n_epochs} epochs instead of {epochs}.")
+    else:
+        n_epochs = epochs
+    model.to(device)
+    train_t = tuple(t.to(device) for t in as_tensors(data))
+    val_t = tuple(t.to(device) for t in as_tensors(val_data)) if val_data is not None else None
+    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    amp = amp and device.type == "cuda"
+    history = History()
+    bar = _progress_bar(n_epochs, progress)
+    n = len(train_t[0])
+    try:
+        for epoch in range(1, n_epochs + 1):
+            start = time.perf_counter()
+            model.train()
+            perm = torch.randperm(n, device=device)
+            sums: dict[str, torch.Tensor] = {}
+            first_bad = torch.tensor(n + 1, device=device)
+            for i, lo in enumerate(range(0, n, batch_size)):
+                idx = perm[lo:lo + batch_size]
+                terms = _run_step(step, model, _batch(train_t, idx), epoch, i, amp, device)
+                opt.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                opt.step()
+                if after_step is not None:
+                    after_step(model)
+                _accumulate(sums, terms, len(idx))
+                first_bad = torch.where(torch.isfinite(terms["loss"].detach()), first_bad,
+                                        torch.clamp(first_bad, max=i))
+            _raise_nonfinite(sums, first_bad, epoch, n)
+            _record(history.train, sums, n)
+            if val_t is not None:
+                _record(history.val, evaluate(model, val_t, step, batch_size=4 * batch_size), 1)
+            history.seconds.append(time.perf_counter() - start)
+            if bar is not None:
+                bar.set_postfix_str(_postfix(history), refresh=False)
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    model.eval()
+    return history
+
+
+def _accumulate(sums: dict, terms: dict, weight: int) -> None:
+    for k, v in terms.items():
+        v = v.detach().float() * weight
+        sums[k] = sums[k] + v if k in sums else v
+
+
+def _record(log: dict, sums: Mapping[str, torch.Tensor | float], n: int) -> None:
+    for k, v in sums.items():
+        log.setdefault(k, []).append(float(v) / n)
+
+
+def _postfix(history: History) -> str:
+    text = f"loss {history.train_loss[-1]:.4g}"
+    if history.val_loss:
+        text += f", val {history.val_loss[-1]:.4g}"
+    return text
+
+
+def _progress_bar(total: int, progress: bool | None):
+    import os
+    if progress is None:
+        progress = not os.environ.get("NBGRADER_EXECUTION")
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="epochs", unit="epoch", leave=True)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, step: StepFn, batch_size: int = 1024) -> dict[str, float]:
+    """Mean of each term ``step`` returns over ``data`` (eval mode, no gradients)."""
+    was_training = model.training
+    model.eval()
+    tensors = as_tensors(data)
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    tensors = tuple(t.to(device) for t in tensors)
+    n = len(tensors[0])
+    sums: dict[str, torch.Tensor] = {}
+    for i, lo in enumerate(range(0, n, batch_size)):
+        idx = torch.arange(lo, min(lo + batch_size, n), device=device)
+        _accumulate(sums, _terms(step(model, _batch(tensors, idx)), 0, i), len(idx))
+    model.train(was_training)
+    return {k: float(v) / n for k, v in sums.items()}
+
+
+@torch.no_grad()
+def encode(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+           batch_size: int = 1024) -> torch.Tensor:
+    """Apply ``module`` to ``x`` (N, ...) in eval mode and batches; return a CPU tensor (N, ...)."""
+    if isinstance(module, nn.Module):
+        was_training = module.training
+        module.eval()
+        params = list(module.parameters())
+        device = params[0].device if params else torch.device("cpu")
+    else:
+        was_training, device = None, torch.device("cpu")
+    outs = [module(x[lo:lo + batch_size].to(device)).float().cpu() for lo in range(0, len(x), batch_size)]
+    if was_training is not None:
+        module.train(was_training)
+    return torch.cat(outs)
+
+
+def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """``model(x)`` in eval mode and batches, returned on the CPU with the shape of ``x``."""
+    return encode(model, x, batch_size=batch_size).reshape(x.shape)

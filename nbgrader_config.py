@@ -1,0 +1,41 @@
+"""nbgrader configuration of the course "Autoencoders & latent spaces".
+
+Source notebooks (with solutions and hidden tests) live in solutions/, the student release in
+exercises/. Grading runs every notebook in fast mode (nbgrader sets NBGRADER_EXECUTION, which
+ae_helpers reads), so the per-cell timeout below is sized for fast mode on a laptop CPU.
+"""
+import os
+
+from nbgrader.preprocessors import GetGrades
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+
+from ae_helpers.grading import HideHiddenTests
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+
+c.CourseDirectory.course_id = "autoencoders-latent-spaces"
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+
+# The stub a student sees in place of each solution.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# Autograde: a slow cell is stopped after a minute (fast mode needs seconds); a kernel that
+# dies is reported for that notebook only.
+c.Execute.timeout = 60
+c.Execute.interrupt_on_timeout = True
+
+# A correct answer that prints a warning must keep its points: nbgrader zeroes any graded cell
+# with output on stderr, so stderr is dropped before grades are saved (errors are separate
+# 'error' outputs and still count). IgnorePattern is in nbgrader's autograde pipeline, off by default.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"[\s\S]*"
+
+# Locked cells are restored from the gradebook (nbgrader default); grade cells a student
+# deleted are added back so that their tests still run.
+c.OverwriteCells.add_missing_cells = True
+
+# Feedback never shows hidden tests or the reference code inside them.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -1,0 +1,72 @@
+"""Every notebook follows the course template and is committed without outputs."""
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from ae_helpers import course
+
+NOTEBOOKS = course.notebooks() + sorted((course.ROOT / "exercises").glob("*/*.ipynb"))
+IDS = [p.relative_to(course.ROOT).as_posix() for p in NOTEBOOKS]
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_there_are_notebooks():
+    assert course.notebooks(), "no lecture or solution notebooks found"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_chapter_slug_is_known(path):
+    slug = path.stem
+    assert slug in course.CHAPTERS, f"{slug} is not in ae_helpers.course.CHAPTERS"
+    if path.parent.name != "lectures":
+        assert path.parent.name == slug
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_title_goals_and_time_estimate(path):
+    first = read(path).cells[0]
+    assert first.cell_type == "markdown"
+    assert re.match(rf"# {path.stem[:2]} · \S", first.source), "title must read '# NN · …'"
+    assert re.search(r"\d+\s*min", first.source), "the first cell needs a time estimate (… min)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_badge_and_setup_cell_in_step(path):
+    nb = read(path)
+    assert nb.cells[1].source == course.badge(course.student_path(path)), (
+        "badge out of step: run `python -m ae_helpers.course sync`")
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    assert setup.source.startswith(course.install_block()), (
+        "install block out of step: run `python -m ae_helpers.course sync`")
+    assert "DEVICE = get_device()" in setup.source and "set_seed(" in setup.source
+    assert sum(course.INSTALL_MARKER in c.source for c in nb.cells) == 1, "one setup cell only"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path):
+    dirty = [i for i, c in enumerate(read(path).cells)
+             if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
+    assert not dirty, f"cells {dirty} have outputs: clear them before committing"
+
+
+def test_sync_rewrites_badge_and_install_block():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 01 · T"),
+        nbformat.v4.new_markdown_cell("[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)](old)"),
+        nbformat.v4.new_code_cell("# --- course setup: old ---\nold install\n" + course.INSTALL_END + "\nimport torch"),
+    ])
+    assert course._apply_template(nb, "lectures/01_linear_ae_pca.ipynb")
+    assert nb.cells[1].source == course.badge("lectures/01_linear_ae_pca.ipynb")
+    assert nb.cells[2].source == course.install_block() + "\nimport torch"
+    assert not course._apply_template(nb, "lectures/01_linear_ae_pca.ipynb"), "second sync changes nothing"
+
+
+def test_colab_addresses_come_from_one_place():
+    url = course.colab_url("lectures/x.ipynb")
+    assert course.REPO in url and course.REPO in course.install_block()
