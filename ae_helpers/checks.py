@@ -16,11 +16,8 @@ class CheckError(AssertionError):
     """A failed check; its message says what was expected, what came and what to try."""
 
 
-def _fail(what: str, expected: str, got: str, hint: str | None = None) -> None:
-    msg = f"{what}: expected {expected}, got {got}."
-    if hint:
-        msg += f"\nHint: {hint}"
-    raise CheckError(msg)
+def _fail(what: str, expected: str, got: str, hint: str) -> None:
+    raise CheckError(f"{what}: expected {expected}, got {got}.\nHint: {hint}")
 
 
 def _ok(verbose: bool, text: str) -> None:
@@ -31,7 +28,9 @@ def _ok(verbose: bool, text: str) -> None:
 def _as_tensor(value, name: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         return value.detach()
-    if isinstance(value, np.ndarray) or np.isscalar(value):
+    numeric = isinstance(value, (int, float, bool, np.number, np.bool_)) or (
+        isinstance(value, np.ndarray) and value.dtype.kind in "biuf")
+    if numeric:
         return torch.as_tensor(np.asarray(value))
     _fail(name, "a tensor or array", type(value).__name__,
           "return a torch.Tensor (or numpy array), not None or a list.")
@@ -45,7 +44,9 @@ def check_shape(value, shape: Sequence[int | None], name: str = "result",
     want = tuple(shape)
     if len(got) != len(want) or any(w is not None and g != w for g, w in zip(got, want)):
         shown = "(" + ", ".join("any" if w is None else str(w) for w in want) + ")"
-        _fail(f"{name} has the wrong shape", shown, str(got), hint)
+        _fail(f"{name} has the wrong shape", shown, str(got),
+              hint or "print the shapes of your intermediate results; check which dimension you "
+                      "reduced, and whether you transposed a matrix.")
     _ok(verbose, f"{name} has shape {got}")
 
 
@@ -66,7 +67,8 @@ def check_finite(value, name: str = "result", hint: str | None = None, verbose: 
     bad = ~torch.isfinite(t)
     if bad.any():
         where = tuple(int(i) for i in bad.nonzero()[0]) if t.dim() else ()
-        _fail(f"{name} is not finite", "finite values", f"{int(bad.sum())} NaN/inf entries, the first at index {where}",
+        _fail(f"{name} is not finite", "finite values",
+              f"{int(bad.sum())} NaN/inf entries, the first at index {where}",
               hint or "look for log(0), division by zero or exp of a large number.")
     _ok(verbose, f"{name} is finite")
 
@@ -80,16 +82,18 @@ def check_close(value, expected, name: str = "result", atol: float = 1e-5, rtol:
     t = _as_tensor(value, name).double()
     e = _as_tensor(expected, f"expected {name}").double()
     if t.shape != e.shape:
-        _fail(f"{name} has the wrong shape", str(tuple(e.shape)), str(tuple(t.shape)), hint)
+        _fail(f"{name} has the wrong shape", str(tuple(e.shape)), str(tuple(t.shape)),
+              hint or "compare the shapes of your intermediate results with the docstring.")
     check_finite(t, name, verbose=False)
     err = (t - e).abs()
-    tol = atol + rtol * e.abs()
-    if (err > tol).any():
-        k = int(torch.argmax(err - tol)) if err.dim() else 0
+    off = err > atol + rtol * e.abs()
+    if off.any():
+        k = int(torch.argmax(torch.where(off, err, torch.full_like(err, -1.0)).reshape(-1)))
         where = tuple(int(i) for i in np.unravel_index(k, tuple(e.shape))) if e.dim() else ()
         _fail(f"{name} is not close enough", f"{float(e.reshape(-1)[k]):.6g} at index {where}",
-              f"{float(t.reshape(-1)[k]):.6g} (largest error {float(err.max()):.3g}, "
-              f"{int((err > tol).sum())} of {err.numel()} entries off)", hint)
+              f"{float(t.reshape(-1)[k]):.6g} there (largest error {float(err.reshape(-1)[k]):.3g} among "
+              f"the {int(off.sum())} of {err.numel()} entries out of tolerance)",
+              hint or "check the formula against the task, including signs, means vs sums and axes.")
     _ok(verbose, f"{name} matches (largest error {float(err.max()) if err.numel() else 0.0:.2g})")
 
 
@@ -122,9 +126,12 @@ def check_grads(parameters: Iterable[torch.Tensor] | torch.nn.Module, name: str 
             _fail(f"no gradient reached {pname} of {name}", "a gradient", "None",
                   hint or "is the output computed from this parameter without .detach(), .item() or numpy?")
         if not torch.isfinite(p.grad).all():
-            _fail(f"the gradient of {pname} of {name}", "finite values", "NaN/inf", hint)
+            _fail(f"the gradient of {pname} of {name}", "finite values", "NaN/inf",
+                  hint or "look for log(0), division by zero or exp of a large number in the loss.")
         if not p.grad.abs().sum() > 0:
-            _fail(f"the gradient of {pname} of {name}", "non-zero values", "all zeros", hint)
+            _fail(f"the gradient of {pname} of {name}", "non-zero values", "all zeros",
+                  hint or "the loss does not depend on this parameter: is it used in forward, "
+                          "multiplied by 0, or behind a dead ReLU?")
     _ok(verbose, f"gradients reach all {len(named)} parameters of {name}")
 
 
@@ -133,7 +140,8 @@ def check_decreasing(losses, name: str = "the training loss", factor: float = 1.
     """The last loss is below ``factor`` × the first (``losses``: a list or a History)."""
     values = list(getattr(losses, "train_loss", losses))
     if len(values) < 2:
-        _fail(f"{name} needs at least two values", "≥ 2 epochs", f"{len(values)}", hint)
+        _fail(f"{name} needs at least two values", "≥ 2 epochs", f"{len(values)}",
+              hint or "train for at least two epochs.")
     first, last = float(values[0]), float(values[-1])
     if not last < factor * first:
         want = "below the first" if factor == 1.0 else f"below {factor:g} × the first ({factor * first:.4g})"
@@ -147,6 +155,7 @@ def check_between(value, low: float, high: float, name: str = "result", hint: st
     """A scalar lies in [low, high]; return it."""
     v = check_scalar(value, name, verbose=False)
     if not low <= v <= high:
-        _fail(f"{name} is out of range", f"a value in [{low:g}, {high:g}]", f"{v:.4g}", hint)
+        _fail(f"{name} is out of range", f"a value in [{low:g}, {high:g}]", f"{v:.4g}",
+              hint or "check the formula and the units (mean vs sum, per image vs per pixel).")
     _ok(verbose, f"{name} = {v:.4g} lies in [{low:g}, {high:g}]")
     return v

@@ -103,13 +103,18 @@ def write_cache(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
 def read_cache(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read ``x`` (uint8, N×H×W) and ``y`` (int64, N) from ``path``; raise CorruptCacheError if unusable."""
     try:
-        with np.load(path, allow_pickle=False) as f:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array (.npy), not an .npz archive")
+        with loaded as f:
             x, y = f["x"], f["y"]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise CorruptCacheError(
             f"cache file {path} is unreadable ({type(err).__name__}: {err}). Delete it to "
             "download again, or replace it with an .npz holding x (uint8, N×H×W) and y (int64, N).") from err
     problems = []
+    if len(x) == 0:
+        problems.append("it holds no images")
     if x.dtype != np.uint8 or x.ndim != 3:
         problems.append(f"x is {x.dtype} with shape {x.shape}, expected uint8 N×H×W")
     if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
@@ -152,16 +157,31 @@ def lfw_faces_with_views(n_views: int = 5) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs), np.asarray(ys, dtype=np.int64)
 
 
+def _quietly(fetch: Callable, **kwargs):
+    """Call a scikit-learn fetcher without its retries, progress prints and warnings."""
+    import contextlib
+    import inspect
+    import io
+    import warnings
+    params = inspect.signature(fetch).parameters
+    if "n_retries" in params:        # scikit-learn ≥ 1.5 retries network errors with pauses
+        kwargs.update(n_retries=1, delay=0.1)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return fetch(**kwargs)
+
+
 def _fetch_olivetti(home: Path) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import fetch_olivetti_faces
-    d = fetch_olivetti_faces(data_home=str(home), download_if_missing=True)
+    d = _quietly(fetch_olivetti_faces, data_home=str(home), download_if_missing=True)
     return d.images, d.target
 
 
 def _fetch_openml(openml_name: str) -> Callable[[Path], tuple[np.ndarray, np.ndarray]]:
     def fetch(home: Path) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import fetch_openml
-        d = fetch_openml(openml_name, version=1, data_home=str(home), as_frame=False, parser="liac-arff")
+        d = _quietly(fetch_openml, name=openml_name, version=1, data_home=str(home), as_frame=False,
+                     parser="liac-arff")
         return d.data.reshape(-1, 28, 28).astype(np.uint8), d.target.astype(np.int64)
     return fetch
 
@@ -191,6 +211,20 @@ def _class_names(name: str, y: np.ndarray) -> list[str]:
     return [f"person {k}" for k in range(int(y.max()) + 1)]
 
 
+def download(name: str) -> Path:
+    """Fetch data set ``name`` into the cache (if not there yet) and return the cache file.
+
+    Raises OSError when it cannot be downloaded. ``digits`` ships with scikit-learn and has no
+    cache file.
+    """
+    path = cache_path(name)
+    if not path.exists():
+        x, y = FETCHERS[name](config.data_dir() / "downloads")
+        write_cache(path, x, y)
+    read_cache(path)
+    return path
+
+
 def _raw(name: str) -> tuple[np.ndarray, np.ndarray, str, str]:
     """(x, y, kind, source) before splitting; kind is the name whose class names apply."""
     if name == "digits":
@@ -205,12 +239,10 @@ def _raw(name: str) -> tuple[np.ndarray, np.ndarray, str, str]:
         reason = "fast mode does not download"
     else:
         try:
-            x, y = FETCHERS[name](config.data_dir() / "downloads")
+            x, y = read_cache(download(name))
         except OSError as err:
             reason = f"offline ({type(err).__name__})"
         else:
-            write_cache(path, x, y)
-            x, y = read_cache(path)
             return x.astype(np.float32) / 255.0, y, name, f"{SOURCES[name]} (downloaded to {path})"
     loader, description = EMBEDDED[fallback]
     config.say_once(f"fallback:{name}", f"'{name}' is not cached at {path} and {reason}: "
@@ -271,14 +303,21 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ae_helpers.data",
                                      description="Download the course's data sets once into the cache.")
     parser.add_argument("command", choices=["fetch", "where"])
-    parser.add_argument("names", nargs="*", default=list(NAMES[1:]), help=f"any of {', '.join(NAMES)}")
+    parser.add_argument("names", nargs="*", default=list(FETCHERS), help=f"any of {', '.join(FETCHERS)}")
     args = parser.parse_args(argv)
+    failed = []
     if args.command == "fetch":
         for name in args.names:
-            print(f"{name}: {load_dataset(name).source}")
+            try:
+                print(f"{name}: cached at {download(name)}")
+            except (OSError, KeyError) as err:
+                failed.append(name)
+                print(f"{name}: NOT cached ({type(err).__name__}: {err})")
     print(f"data directory: {config.data_dir()}")
     for path in sorted(config.data_dir().glob("*.npz")):
         print(f"  {path.name}  {path.stat().st_size / 1e6:.1f} MB")
+    if failed:
+        raise SystemExit(f"could not download: {', '.join(failed)}")
 
 
 if __name__ == "__main__":
