@@ -38,7 +38,11 @@ def get_device(verbose: bool = True) -> torch.device:
         elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             _device, name = torch.device("mps"), "Apple GPU"
         else:
-            _device, name = torch.device("cpu"), f"{torch.get_num_threads()} CPU threads"
+            if config.fast_mode():
+                # fast mode trains tiny models, for which one thread is fastest; it also keeps
+                # parallel grading processes from fighting over the cores
+                torch.set_num_threads(1)
+            _device, name = torch.device("cpu"), f"{torch.get_num_threads()} CPU thread(s)"
         if verbose:
             config.say_once("device", f"Device: {_device} ({name})")
     return _device
