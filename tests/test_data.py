@@ -402,3 +402,24 @@ def test_corrupt_cache_raises_naming_the_file(data_folder, monkeypatch, corrupt)
         load_dataset("mnist")
     assert str(path) in str(info.value)
     assert path.exists(), "a corrupt cache must be left for the user to inspect"
+
+
+# --------------------------------------------------------------------------- fetch command
+
+def test_fetch_command_caches_each_data_set(monkeypatch, data_folder, capsys, fast):
+    """`python -m ae_helpers.data fetch` downloads even in fast mode, and says where it cached."""
+    x = (np.arange(30 * 28 * 28) % 256).astype(np.uint8).reshape(30, 28, 28)
+    monkeypatch.setitem(ae_data.FETCHERS, "mnist", lambda home: (x, np.arange(30) % 10))
+    ae_data.main(["fetch", "mnist"])
+    out = capsys.readouterr().out
+    assert "mnist: cached at" in out and "mnist.npz" in out
+    cached_x, cached_y = ae_data.read_cache(data_folder / "mnist.npz")
+    assert np.array_equal(cached_x, x) and cached_y.dtype == np.int64
+
+
+def test_fetch_command_fails_loudly_when_offline(data_folder, capsys):
+    with pytest.raises(SystemExit) as info:
+        ae_data.main(["fetch", "mnist", "faces"])
+    assert "mnist" in str(info.value) and "faces" in str(info.value)
+    assert "NOT cached" in capsys.readouterr().out
+    assert not list(data_folder.glob("*.npz"))
