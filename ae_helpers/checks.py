@@ -102,7 +102,7 @@ def check_scalar(value, name: str = "result", hint: str | None = None, verbose: 
     if isinstance(value, (int, float, np.floating, np.integer)):
         out = float(value)
     elif isinstance(value, (torch.Tensor, np.ndarray)) and np.prod(value.shape) == 1:
-        out = float(value.reshape(-1)[0])
+        out = float(value.detach().reshape(-1)[0] if isinstance(value, torch.Tensor) else value.reshape(-1)[0])
     else:
         got = f"shape {tuple(value.shape)}" if hasattr(value, "shape") else type(value).__name__
         _fail(f"{name} is not a single number", "a scalar", got,

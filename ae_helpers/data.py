@@ -127,9 +127,22 @@ def read_cache(path: Path) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- sources
 
 def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    return (d.images / 16.0).astype(np.float32), d.target.astype(np.int64)
+    """scikit-learn's 8×8 digits as (x (1797, 8, 8) in [0, 1], y).
+
+    The file that scikit-learn ships is read directly: importing ``sklearn.datasets`` costs
+    about two seconds, which every graded notebook would pay.
+    """
+    import importlib.util
+    spec = importlib.util.find_spec("sklearn")
+    csv = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if csv is not None and csv.exists():
+        table = np.loadtxt(csv, delimiter=",", dtype=np.float32)
+        images, target = table[:, :-1].reshape(-1, 8, 8), table[:, -1]
+    else:
+        from sklearn.datasets import load_digits
+        d = load_digits()
+        images, target = d.images, d.target
+    return (images / 16.0).astype(np.float32), target.astype(np.int64)
 
 
 def lfw_faces_with_views(n_views: int = 5) -> tuple[np.ndarray, np.ndarray]:

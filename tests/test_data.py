@@ -423,3 +423,10 @@ def test_fetch_command_fails_loudly_when_offline(data_folder, capsys):
     assert "mnist" in str(info.value) and "faces" in str(info.value)
     assert "NOT cached" in capsys.readouterr().out
     assert not list(data_folder.glob("*.npz"))
+
+
+def test_digits_read_directly_equal_scikit_learns_loader():
+    from sklearn.datasets import load_digits
+    x, y = ae_data._digits()
+    d = load_digits()
+    assert np.allclose(x, d.images / 16.0) and np.array_equal(y, d.target)
