@@ -1,0 +1,38 @@
+"""Smoke test of benchmarks/bench_fit.py: it runs (tiny sizes) and reports all it promises.
+
+Speed ratios are machine-dependent and are not asserted here; the benchmark itself prints them.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
+SECTIONS = ("1. Seconds per epoch at batch 128", "2. Time to reach the canonical",
+            "3. Epoch time against the matmul floor")
+
+
+def test_bench_fit_quick_prints_three_sections_and_valid_json(tmp_path):
+    out_json = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--json", str(out_json)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for title in SECTIONS:
+        assert title in proc.stdout, f"section {title!r} missing from:\n{proc.stdout}"
+    assert "data: stand-in" in proc.stdout or "data: MNIST" in proc.stdout
+
+    results = json.loads(out_json.read_text())
+    assert len(results["same_batch"]) == len(results["to_target"]) == 2
+    for r in results["same_batch"]:
+        assert r["canonical_s_per_epoch"] > 0 and r["fit_s_per_epoch"] > 0
+        assert r["ratio_canonical_over_fit"] > 0
+    for r in results["to_target"]:
+        assert r["canonical_s"] > 0 and r["fit_s_per_epoch"] > 0
+        assert r["target_test_loss"] > 0
+        assert r["fit_s"] is None or r["fit_s"] > 0
+        assert len(r["log"]["canonical"]["test_loss"]) == r["canonical_epochs"]
+    for f in results["floor"]:
+        assert f["mm_gflops"] > 0 and f["floor_s_per_epoch"] > 0
+    assert results["fit_defaults"]["batch_size"] > 0 and results["fit_defaults"]["lr"] > 0
