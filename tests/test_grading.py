@@ -2,11 +2,13 @@
 
 For each chapter with a solutions notebook: the release generated from ``solutions/`` equals
 the committed ``exercises/``; the reference solution gets full marks; the blank release gets
-zero; every mistake fixture loses points on its own part; hidden tests and solution code reach
-neither the release nor the feedback.
+zero, also when its test cells were edited, deleted or given more points; every mistake
+fixture loses points on its own part; hidden tests and solution code reach neither the
+release nor the feedback.
 """
 from __future__ import annotations
 
+import copy
 import html
 import re
 
@@ -30,6 +32,32 @@ def committed_release(slug):
     return nbformat.read(ROOT / "exercises" / slug / f"{slug}.ipynb", as_version=4)
 
 
+def _tests_replaced_by_pass(release):
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade") and cell.cell_type == "code":
+            cell.source = "pass"
+    return nb
+
+
+def _tests_deleted(release):
+    nb = copy.deepcopy(release)
+    nb.cells = [c for c in nb.cells if not (nbgrader_meta(c).get("grade") and c.cell_type == "code")]
+    return nb
+
+
+def _points_inflated(release):
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if nbgrader_meta(cell).get("grade"):
+            cell.metadata["nbgrader"]["points"] = 1000
+    return nb
+
+
+#: Blank submissions that a student altered to fool the grader; none may score above 0.
+TAMPERINGS = {"tests-replaced-by-pass": _tests_replaced_by_pass, "tests-deleted": _tests_deleted,
+              "points-inflated": _points_inflated}
+
 _graded: dict = {}
 
 
@@ -40,6 +68,8 @@ def graded(slug):
         release = committed_release(slug)
         reference = solution_sources(source_nb(slug))
         subs = {"reference": {name: fill(release, reference)}, "blank": {name: release}}
+        for name_, tamper in TAMPERINGS.items():
+            subs[f"tamper-{name_}"] = {name: tamper(release)}
         for fixture, (gid, wrong) in mistakes(slug).items():
             subs[f"mistake-{fixture}"] = {name: fill(release, {**reference, gid: wrong})}
         release_dir, results = grade(slug, subs)
@@ -148,3 +178,13 @@ def test_feedback_hides_hidden_tests_and_solutions(slug):
         assert not leaked, f"hidden tests in {student}'s feedback: {leaked[:3]}"
     leaked = leaks(src, "SOLUTION", visible_text(results["blank"].feedback))
     assert not leaked, f"solution code in the blank submission's feedback: {leaked[:3]}"
+
+
+@pytest.mark.parametrize("slug,tamper", [(s, t) for s in SLUGS for t in TAMPERINGS])
+def test_tampered_blank_submission_still_scores_zero(slug, tamper):
+    """Locked test cells are restored from the gradebook, deleted ones added back, and the
+    points come from the gradebook, not from the submitted metadata."""
+    _, results = graded(slug)
+    result = results[f"tamper-{tamper}"]
+    assert result.max_scores == results["reference"].max_scores
+    assert result.total == 0, {k: v for k, v in result.scores.items() if v}
