@@ -91,3 +91,15 @@ def cut_network(monkeypatch):
     monkeypatch.setattr(time, "sleep", lambda seconds: None)
     for name, fetch in REAL_FETCHERS.items():
         monkeypatch.setitem(ae_data.FETCHERS, name, fetch)
+
+
+@pytest.fixture(scope="module")
+def fast_module_env(tmp_path_factory):
+    """For module-scoped fixtures that train once: fast mode, an empty data folder (so nothing
+    is downloaded), no nbgrader flag, and seed 0, for as long as the module's tests run."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AE_FAST", "1")
+        mp.setenv("AE_DATA_DIR", str(tmp_path_factory.mktemp("ae_data")))
+        mp.delenv("NBGRADER_EXECUTION", raising=False)
+        config.set_seed(0)
+        yield

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from ae_helpers import fit, load_dataset, reconstruct, set_seed
+from ae_helpers import fit, load_dataset, reconstruct
 
 K = 10          # code size of the linear autoencoder on digits
 K_FACES = 50    # eigenfaces used for recognition
@@ -30,19 +30,14 @@ def nearest_neighbour_accuracy(gallery, y_gallery, queries, y_queries):
 
 
 @pytest.fixture(scope="module")
-def lecture(tmp_path_factory):
+def lecture(fast_module_env):
     """What the lecture computes, in fast mode, with an empty data folder (no downloads)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AE_FAST", "1")
-        mp.setenv("AE_DATA_DIR", str(tmp_path_factory.mktemp("ae_data")))
-        mp.delenv("NBGRADER_EXECUTION", raising=False)
-        set_seed(0)
-        digits, faces = load_dataset("digits"), load_dataset("faces")
-        x = digits.flat("train")
-        xc = x - x.mean(dim=0)
-        model = nn.Sequential(nn.Linear(xc.shape[1], K, bias=False), nn.Linear(K, xc.shape[1], bias=False))
-        fit(model, xc, lambda m, batch: reconstruction_error(batch, m(batch)),
-            epochs=300, fast_epochs=150, batch_size=250, lr=0.005, progress=False)
+    digits, faces = load_dataset("digits"), load_dataset("faces")
+    x = digits.flat("train")
+    xc = x - x.mean(dim=0)
+    model = nn.Sequential(nn.Linear(xc.shape[1], K, bias=False), nn.Linear(K, xc.shape[1], bias=False))
+    fit(model, xc, lambda m, batch: reconstruction_error(batch, m(batch)),
+        epochs=300, fast_epochs=150, batch_size=250, lr=0.005, progress=False)
     _, s, vh = torch.linalg.svd(xc, full_matrices=False)
     return {"xc": xc, "model": model, "eigenvalues": s ** 2 / len(xc), "W": vh[:K].T,
             "V": model[0].weight.detach().cpu(), "U": model[1].weight.detach().cpu(), "faces": faces}

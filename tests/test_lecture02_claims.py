@@ -78,22 +78,17 @@ def roc_auc(scores, positive):
 
 
 @pytest.fixture(scope="module")
-def lecture(tmp_path_factory):
+def lecture(fast_module_env):
     """What the lecture trains, in fast mode, with an empty data folder (no downloads)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AE_FAST", "1")
-        mp.setenv("AE_DATA_DIR", str(tmp_path_factory.mktemp("ae_data")))
-        mp.delenv("NBGRADER_EXECUTION", raising=False)
-        set_seed(0)
-        data = load_dataset("mnist")          # falls back to the 8×8 digits, as in the lecture
-        x_train = data.flat("train")
-        aes = {d: train_autoencoder(d, x_train) for d in CODE_SIZES}
+    data = load_dataset("mnist")          # falls back to the 8×8 digits, as in the lecture
+    x_train = data.flat("train")
+    aes = {d: train_autoencoder(d, x_train) for d in CODE_SIZES}
 
-        normal_idx = torch.nonzero(~torch.isin(data.y_train, torch.tensor(ANOMALIES))).flatten()
-        normal_idx = normal_idx[torch.randperm(len(normal_idx), generator=torch.Generator().manual_seed(0))]
-        n_val = len(normal_idx) // 5
-        x_normal_val, x_normal_fit = x_train[normal_idx[:n_val]], x_train[normal_idx[n_val:]]
-        normal_ae = train_autoencoder(D_ANOMALY, x_normal_fit)
+    normal_idx = torch.nonzero(~torch.isin(data.y_train, torch.tensor(ANOMALIES))).flatten()
+    normal_idx = normal_idx[torch.randperm(len(normal_idx), generator=torch.Generator().manual_seed(0))]
+    n_val = len(normal_idx) // 5
+    x_normal_val, x_normal_fit = x_train[normal_idx[:n_val]], x_train[normal_idx[n_val:]]
+    normal_ae = train_autoencoder(D_ANOMALY, x_normal_fit)
     return {"data": data, "aes": aes, "normal_ae": normal_ae, "x_normal_fit": x_normal_fit,
             "x_normal_val": x_normal_val}
 

@@ -60,27 +60,22 @@ def noise_passed(model, x, sigma=0.1, seed=1):
 
 
 @pytest.fixture(scope="module")
-def lecture(tmp_path_factory):
+def lecture(fast_module_env):
     """What the lecture trains, in fast mode, with an empty data folder (no downloads)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AE_FAST", "1")
-        mp.setenv("AE_DATA_DIR", str(tmp_path_factory.mktemp("ae_data")))
-        mp.delenv("NBGRADER_EXECUTION", raising=False)
-        set_seed(0)
-        data = load_dataset("mnist")          # falls back to the 8×8 digits in fast mode
-        x_train, x_test = data.flat("train"), data.flat("test")
-        D = data.n_pixels
-        H = 2 * D
-        epochs = max(10, round(3000 * BATCH / len(x_train)))
-        settings = dict(epochs=epochs, fast_epochs=FAST_EPOCHS, batch_size=BATCH, lr=LR, progress=False)
-        models = {"under": mlp([D, D // 4, D]), "over": mlp([D, H, D])}
-        for model in models.values():
-            fit(model, x_train, plain_step, **settings)
-        models["l1"] = mlp([D, H, D])
-        fit(models["l1"], x_train, l1_step, **settings)
-        for beta in (0.0, BETA):
-            models[beta] = sigmoid_ae(D, H)
-            fit(models[beta], x_train, kl_sparse_step(beta), **settings)
+    data = load_dataset("mnist")          # falls back to the 8×8 digits in fast mode
+    x_train, x_test = data.flat("train"), data.flat("test")
+    D = data.n_pixels
+    H = 2 * D
+    epochs = max(10, round(3000 * BATCH / len(x_train)))
+    settings = dict(epochs=epochs, fast_epochs=FAST_EPOCHS, batch_size=BATCH, lr=LR, progress=False)
+    models = {"under": mlp([D, D // 4, D]), "over": mlp([D, H, D])}
+    for model in models.values():
+        fit(model, x_train, plain_step, **settings)
+    models["l1"] = mlp([D, H, D])
+    fit(models["l1"], x_train, l1_step, **settings)
+    for beta in (0.0, BETA):
+        models[beta] = sigmoid_ae(D, H)
+        fit(models[beta], x_train, kl_sparse_step(beta), **settings)
     total_var = ((x_test - x_test.mean(dim=0)) ** 2).sum(dim=1).mean()
     errors = {k: (reconstruction_error(x_test, reconstruct(m, x_test)) / total_var).item() for k, m in models.items()}
     codes = {k: encode(m[:2], x_test) for k, m in models.items()}
