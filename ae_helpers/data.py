@@ -228,13 +228,12 @@ def download(name: str) -> Path:
     """Fetch data set ``name`` into the cache (if not there yet) and return the cache file.
 
     Raises OSError when it cannot be downloaded. ``digits`` ships with scikit-learn and has no
-    cache file.
+    cache file. The file is not read here: whoever uses it reads (and so checks) it once.
     """
     path = cache_path(name)
     if not path.exists():
         x, y = FETCHERS[name](config.data_dir() / "downloads")
         write_cache(path, x, y)
-    read_cache(path)
     return path
 
 
@@ -322,8 +321,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "fetch":
         for name in args.names:
             try:
-                print(f"{name}: cached at {download(name)}")
-            except (OSError, KeyError) as err:
+                path = download(name)
+                read_cache(path)
+                print(f"{name}: cached at {path}")
+            except (OSError, KeyError, CorruptCacheError) as err:
                 failed.append(name)
                 print(f"{name}: NOT cached ({type(err).__name__}: {err})")
     print(f"data directory: {config.data_dir()}")
