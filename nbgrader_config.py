@@ -6,10 +6,11 @@ ae_helpers reads), so the per-cell timeout below is sized for fast mode on a lap
 """
 import os
 
-from nbgrader.preprocessors import GetGrades
-from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
+                                    LimitOutput, SaveAutoGrades)
 
-from ae_helpers.grading import HideHiddenTests
+from ae_helpers.grading import GuardedExecute, HideHiddenTests
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -26,6 +27,13 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # dies is reported for that notebook only.
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
+
+# Autograde executes with GuardedExecute instead of nbgrader's Execute (same settings): no cell
+# tag can skip a test cell, and before each test cell the kernel's IPython hooks and the
+# numerical modules a submission may have patched are restored (ae_helpers/grading.py).
+c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                       CheckCellMetadata]
 
 # A correct answer that prints a warning must keep its points: nbgrader zeroes any graded cell
 # with output on stderr, so stderr is dropped before grades are saved (errors are separate

@@ -25,11 +25,23 @@ def _ok(verbose: bool, text: str) -> None:
         print(f"ok: {text}")
 
 
+def _is(value, types) -> bool:
+    """``isinstance`` by the value's real type: an object cannot pass by faking ``__class__``."""
+    return issubclass(type(value), types)
+
+
+def plain_tensor(value: torch.Tensor) -> torch.Tensor:
+    """A detached plain ``torch.Tensor`` with the data of ``value`` (a tensor or a subclass),
+    taken without running any ``__torch_function__`` override of the subclass."""
+    with torch._C.DisableTorchFunctionSubclass():
+        return torch.Tensor.detach(value).as_subclass(torch.Tensor)
+
+
 def _as_tensor(value, name: str) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach()
-    numeric = isinstance(value, (int, float, bool, np.number, np.bool_)) or (
-        isinstance(value, np.ndarray) and value.dtype.kind in "biuf")
+    if _is(value, torch.Tensor):
+        return plain_tensor(value)
+    numeric = _is(value, (int, float, bool, np.number, np.bool_)) or (
+        _is(value, np.ndarray) and value.dtype.kind in "biuf")
     if numeric:
         return torch.as_tensor(np.asarray(value))
     _fail(name, "a tensor or array", type(value).__name__,
@@ -99,12 +111,12 @@ def check_close(value, expected, name: str = "result", atol: float = 1e-5, rtol:
 
 def check_scalar(value, name: str = "result", hint: str | None = None, verbose: bool = True) -> float:
     """``value`` is a single number (python float/int or 0-d / 1-element tensor); return it."""
-    if isinstance(value, (int, float, np.floating, np.integer)):
+    if _is(value, (int, float, np.floating, np.integer)):
         out = float(value)
-    elif isinstance(value, (torch.Tensor, np.ndarray)) and np.prod(value.shape) == 1:
-        out = float(value.detach().reshape(-1)[0] if isinstance(value, torch.Tensor) else value.reshape(-1)[0])
+    elif _is(value, (torch.Tensor, np.ndarray)) and np.prod(value.shape) == 1:
+        out = float(plain_tensor(value).reshape(-1)[0] if _is(value, torch.Tensor) else value.reshape(-1)[0])
     else:
-        got = f"shape {tuple(value.shape)}" if hasattr(value, "shape") else type(value).__name__
+        got = f"shape {tuple(value.shape)}" if _is(value, (torch.Tensor, np.ndarray)) else type(value).__name__
         _fail(f"{name} is not a single number", "a scalar", got,
               hint or "reduce with .mean() or .sum(), and return it.")
     _ok(verbose, f"{name} is a number ({out:.4g})")
@@ -114,7 +126,7 @@ def check_scalar(value, name: str = "result", hint: str | None = None, verbose: 
 def check_grads(parameters: Iterable[torch.Tensor] | torch.nn.Module, name: str = "the model",
                 hint: str | None = None, verbose: bool = True) -> None:
     """After ``loss.backward()``: every parameter has a finite, not-all-zero gradient."""
-    if isinstance(parameters, torch.nn.Module):
+    if _is(parameters, torch.nn.Module):
         named = list(parameters.named_parameters())
     else:
         named = [(f"parameter {i}", p) for i, p in enumerate(parameters)]

@@ -1,5 +1,11 @@
 """nbgrader preprocessors of the course (loaded by nbgrader_config.py; needs nbgrader).
 
+``GuardedExecute`` replaces nbgrader's ``Execute`` in autograde. It executes every code cell,
+whatever tags a submission gives it (nbclient skips cells tagged ``skip-execution``, which
+would leave a test cell without an error and so with full marks), and before each graded test
+cell it silently restores what a submission may have changed to switch tests off (see
+``ae_helpers.kernel_guard``). If that restore fails, the test cell gets an error and no points.
+
 ``HideHiddenTests`` runs when feedback is generated: it removes the hidden-test regions from
 test cells and drops the traceback frames of a test cell's own code, so that neither the
 hidden tests nor the reference implementations inside them reach a student. The error name
@@ -7,9 +13,14 @@ and message stay, as do frames from the student's own cells and from libraries.
 """
 from __future__ import annotations
 
+import ast
 import re
+import secrets
+from pathlib import Path
 
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbclient.util import ensure_async, run_sync
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
@@ -57,3 +68,87 @@ class HideHiddenTests(NbGraderPreprocessor):
                     frames.append(f"{output.get('ename', 'Error')}: {output.get('evalue', '')}")
                 output["traceback"] = frames
         return cell, resources
+
+
+def imported_names(source: str) -> list[str]:
+    """Names that the top-level import statements of ``source`` bind (``[]`` if it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names += [(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"]
+    return names
+
+
+def _meta(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+GUARD_FAILED = ("GradingGuardError", "the notebook changed the Python or IPython environment in a way "
+                "that stops this test from running fairly, so it scores 0. Remove code that patches "
+                "IPython, numpy, torch, builtins or ae_helpers, then run the notebook again.")
+
+
+class GuardedExecute(Execute):
+    """nbgrader's ``Execute`` that no cell tag can skip and that restores the kernel before tests."""
+
+    _guard_name = None
+
+    def preprocess(self, nb, resources=None, km=None):
+        # A fresh kernel per notebook, so a fresh guard; no tag a submission can know of
+        # makes nbclient skip a cell.
+        self._guard_name = None
+        self.skip_cells_with_tag = "never-skip-" + secrets.token_hex(16)
+        return super().preprocess(nb, resources, km)
+
+    async def _silent(self, code: str) -> bool:
+        msg_id = await ensure_async(self.kc.execute(code, silent=True, store_history=False,
+                                                    stop_on_error=False))
+        reply = await self.async_wait_for_reply(msg_id)
+        return bool(reply) and reply["content"].get("status") == "ok"
+
+    async def _call_guard(self, call: str) -> bool:
+        """Evaluate ``<guard>.<call>`` as a user expression: IPython evaluates those with plain
+        ``eval``, past any input or AST transformer a submission may have installed."""
+        msg_id = await ensure_async(self.kc.execute(
+            "", silent=True, store_history=False, stop_on_error=False,
+            user_expressions={"guard": f"{self._guard_name}.{call}"}))
+        reply = await self.async_wait_for_reply(msg_id)
+        result = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("guard", {})
+        return result.get("status") == "ok" and result.get("data", {}).get("text/plain") == "'done'"
+
+    async def _install_guard(self) -> None:
+        name = "_ae_guard_" + secrets.token_hex(8)
+        source = (Path(__file__).with_name("kernel_guard.py")).read_text()
+        code = (f"import builtins as _ae_b\n_ae_ns = {{'__name__': 'ae_guard'}}\n"
+                f"exec({source!r}, _ae_ns)\n"
+                f"setattr(_ae_b, {name!r}, _ae_ns['Guard'](get_ipython()))\ndel _ae_b, _ae_ns")
+        if await self._silent(code):
+            self._guard_name = name
+        else:
+            self.log.warning("grading guard could not be installed; tests run unguarded")
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if cell.cell_type != "code":
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if self._guard_name is None:
+            await self._install_guard()
+        meta, guard_ok = _meta(cell), True
+        if meta.get("grade") and self._guard_name:
+            guard_ok = await self._call_guard("restore()")
+        cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if not guard_ok:
+            ename, evalue = GUARD_FAILED
+            cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                                             traceback=[f"{ename}: {evalue}"]))
+        elif meta.get("locked") and not meta.get("solution") and self._guard_name:
+            names = imported_names(cell.source)
+            if names:
+                await self._call_guard(f"record({names!r})")
+        return cell
+
+    # nbclient binds the synchronous ``execute_cell`` to its own coroutine: rebind it to ours.
+    execute_cell = run_sync(async_execute_cell)

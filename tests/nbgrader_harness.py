@@ -21,9 +21,6 @@ import nbformat
 
 from ae_helpers.course import ROOT, nbgrader_env, run_nbgrader
 
-FIXTURES = ROOT / "tests" / "fixtures"
-
-
 def nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
@@ -47,15 +44,6 @@ def fill(release_nb, answers: dict[str, str]):
         if gid in answers and nbgrader_meta(cell).get("solution"):
             cell.source = answers[gid]
     return nb
-
-
-def mistakes(slug: str) -> dict[str, tuple[str, str]]:
-    """fixture name → (grade_id of the solution cell it replaces, wrong source)."""
-    out = {}
-    for path in sorted((FIXTURES / slug / "mistakes").glob("*.py")):
-        grade_id = path.stem.split("--")[0]
-        out[path.stem] = (grade_id, path.read_text())
-    return out
 
 
 @dataclass

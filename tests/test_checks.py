@@ -288,3 +288,49 @@ def test_checks_write_only_to_stdout(capfd):
     out, err = capfd.readouterr()
     assert len(out.splitlines()) == 8 and all(line.startswith("ok: ") for line in out.splitlines())
     assert err == ""
+
+
+class _Impostor:
+    """Claims to be a tensor and answers every torch function with itself."""
+    __class__ = property(lambda self: torch.Tensor)
+    shape = (3,)
+
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __float__(self):
+        return 0.0
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return _Impostor()
+
+
+class _SneakyTensor(torch.Tensor):
+    """A real tensor subclass whose torch functions all claim success."""
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        return torch.zeros(())
+
+
+@pytest.mark.parametrize("check", [
+    lambda v: checks.check_close(v, torch.ones(3)),
+    lambda v: checks.check_shape(v, (3,)),
+    lambda v: checks.check_scalar(v),
+    lambda v: checks.check_finite(v),
+])
+def test_an_object_faking_a_tensor_fails_every_check(check):
+    assert isinstance(_Impostor(), torch.Tensor)            # what it fools
+    with pytest.raises(checks.CheckError):
+        check(_Impostor())
+
+
+def test_a_tensor_subclass_is_compared_by_its_data():
+    sneaky = torch.zeros(3).as_subclass(_SneakyTensor)
+    with pytest.raises(checks.CheckError):
+        checks.check_close(sneaky, torch.ones(3))
+    checks.check_close(torch.ones(3).as_subclass(_SneakyTensor), torch.ones(3))

@@ -2,8 +2,12 @@
 
 For each chapter with a solutions notebook: the release generated from ``solutions/`` equals
 the committed ``exercises/``; the reference solution gets full marks; the blank release gets
-zero, also when its test cells were edited, deleted or given more points; every mistake
-fixture loses points on its own part; hidden tests and solution code reach neither the
+zero, also when it was tampered with (test cells edited, deleted, re-typed, tagged to be
+skipped, given more points; IPython hooks, numpy, torch or the checks patched from an answer
+cell; answers that return an object equal to everything); a composite of the mistake fixtures
+(the first of each part) loses points on every part and a composite of the alternative
+answers keeps full marks, which cross-checks the shared-kernel grading of every single
+fixture in ``test_grading_fixtures.py``; hidden tests and solution code reach neither the
 release nor the feedback.
 """
 from __future__ import annotations
@@ -16,12 +20,15 @@ import nbformat
 import pytest
 
 from ae_helpers.course import ROOT
-from nbgrader_harness import auto_test_ids, fill, grade, mistakes, nbgrader_meta, solution_sources
+from kernel_grader import fixtures
+from nbgrader_harness import auto_test_ids, fill, grade, nbgrader_meta, solution_sources
+from test_grading_guard import ATTACKS
 
 pytestmark = pytest.mark.grading
 
 SLUGS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb"))
-MIN_MISTAKES_PER_PART = 3
+#: One xdist group per chapter, so that each chapter is graded once, by one worker.
+BY_CHAPTER = [pytest.param(s, marks=pytest.mark.xdist_group(f"nbgrader-{s}")) for s in SLUGS]
 
 
 def source_nb(slug):
@@ -54,11 +61,87 @@ def _points_inflated(release):
     return nb
 
 
+def _test_cells_restructured(release):
+    """Each test cell changed in one of four ways: tagged ``skip-execution``, re-typed to
+    markdown, stripped of its nbgrader metadata, or renamed — and all moved to the top."""
+    nb = copy.deepcopy(release)
+    tests = [c for c in nb.cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
+    for i, cell in enumerate(tests):
+        way = i % 4
+        if way == 0:
+            cell.metadata["tags"] = ["skip-execution", "raises-exception"]
+        elif way == 1:
+            cell.cell_type = "markdown"
+            cell.pop("outputs", None), cell.pop("execution_count", None)
+        elif way == 2:
+            cell.metadata.pop("nbgrader")
+            cell.source = "pass"
+        else:
+            cell.metadata["nbgrader"]["grade_id"] += "_renamed"
+            cell.source = "pass"
+    nb.cells = tests + [c for c in nb.cells if c not in tests]
+    return nb
+
+
+def _code_answers(nb):
+    return [c for c in nb.cells if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
+
+
+def _hooks_patched(release):
+    """The first answer cell installs every attack of test_grading_guard.ATTACKS."""
+    nb = copy.deepcopy(release)
+    first = _code_answers(nb)[0]
+    first.source = "\n".join(code for code in ATTACKS.values() if code) + "\n" + first.source
+    return nb
+
+
+OMNI = '''
+class Omni:
+    """Equal to, smaller and greater than anything; every operation returns itself."""
+    __class__ = property(lambda self: torch.Tensor)
+    def __getattr__(self, name): return self
+    def __call__(self, *a, **k): return self
+    def __getitem__(self, key): return self
+    def __iter__(self): return iter([self] * 4)
+    def __len__(self): return 4
+    def __bool__(self): return True
+    def __float__(self): return 0.0
+    def __int__(self): return 0
+    def __index__(self): return 0
+    def __array__(self, *a, **k): import numpy; return numpy.zeros(4)
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None): return Omni()
+for _op in "eq ne lt le gt ge".split():
+    setattr(Omni, f"__{_op}__", lambda self, other: True)
+for _op in "add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul neg abs".split():
+    setattr(Omni, f"__{_op}__", lambda self, *a: self)
+'''
+
+
+def _answers_return_omni(release):
+    """Every answer returns an object that compares equal (and smaller, and greater) to anything."""
+    nb = copy.deepcopy(release)
+    answers = _code_answers(nb)
+    for cell in answers:
+        cell.source = cell.source.replace("raise NotImplementedError()", "return Omni()")
+    answers[0].source = "import torch\n" + OMNI + "\n" + answers[0].source
+    return nb
+
+
 #: Blank submissions that a student altered to fool the grader; none may score above 0.
 TAMPERINGS = {"tests-replaced-by-pass": _tests_replaced_by_pass, "tests-deleted": _tests_deleted,
-              "points-inflated": _points_inflated}
+              "points-inflated": _points_inflated, "tests-restructured": _test_cells_restructured,
+              "hooks-patched": _hooks_patched, "answers-return-omni": _answers_return_omni}
 
 _graded: dict = {}
+
+
+def composite(slug, kind) -> dict[str, str]:
+    """grade_id → source of the first ``kind`` fixture (mistakes/alternatives) of each part."""
+    out = {}
+    for gid, source in fixtures(slug, kind).values():
+        out.setdefault(gid, source)
+    return out
 
 
 def graded(slug):
@@ -70,8 +153,8 @@ def graded(slug):
         subs = {"reference": {name: fill(release, reference)}, "blank": {name: release}}
         for name_, tamper in TAMPERINGS.items():
             subs[f"tamper-{name_}"] = {name: tamper(release)}
-        for fixture, (gid, wrong) in mistakes(slug).items():
-            subs[f"mistake-{fixture}"] = {name: fill(release, {**reference, gid: wrong})}
+        for kind in ("mistakes", "alternatives"):
+            subs[kind] = {name: fill(release, {**reference, **composite(slug, kind)})}
         release_dir, results = grade(slug, subs)
         _graded[slug] = (release_dir, results)
     return _graded[slug]
@@ -106,7 +189,7 @@ def visible_text(page: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", BY_CHAPTER)
 def test_release_matches_committed_exercises(slug):
     release_dir, _ = graded(slug)
     generated = nbformat.read(release_dir / f"{slug}.ipynb", as_version=4)
@@ -114,7 +197,7 @@ def test_release_matches_committed_exercises(slug):
         f"exercises/{slug} is out of date: run `python -m ae_helpers.course release {slug}`")
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", BY_CHAPTER)
 def test_release_hides_solutions_and_hidden_tests(slug):
     text = (ROOT / "exercises" / slug / f"{slug}.ipynb").read_text()
     assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
@@ -124,7 +207,7 @@ def test_release_hides_solutions_and_hidden_tests(slug):
     assert not leaks(src, "SOLUTION", text), "solution code appears in the release"
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", BY_CHAPTER)
 def test_reference_gets_full_marks(slug):
     _, results = graded(slug)
     ref = results["reference"]
@@ -134,40 +217,35 @@ def test_reference_gets_full_marks(slug):
         "the reference lost points: " + str({k: v for k, v in ref.scores.items() if v < ref.max_scores[k]}))
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", BY_CHAPTER)
 def test_blank_release_scores_zero(slug):
     _, results = graded(slug)
     assert results["blank"].max_total > 0
     assert results["blank"].total == 0, {k: v for k, v in results["blank"].scores.items() if v}
 
 
-@pytest.mark.parametrize("slug", SLUGS)
-def test_every_graded_part_has_mistake_fixtures(slug):
-    src = source_nb(slug)
-    code_parts = [nbgrader_meta(c)["grade_id"] for c in src.cells
-                  if nbgrader_meta(c).get("solution") and c.cell_type == "code"]
-    counts = {gid: 0 for gid in code_parts}
-    for gid, _ in mistakes(slug).values():
-        assert gid in counts, f"fixture names unknown solution cell {gid!r}"
-        counts[gid] += 1
-    assert code_parts and all(n >= MIN_MISTAKES_PER_PART for n in counts.values()), counts
-
-
-MISTAKES = [(slug, name) for slug in SLUGS for name in mistakes(slug)]
-
-
-@pytest.mark.parametrize("slug,fixture", MISTAKES, ids=[f"{s}:{m}" for s, m in MISTAKES])
-def test_mistake_loses_points(slug, fixture):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_composite_of_mistakes_loses_points_on_every_part(slug):
+    """Through nbgrader: the first mistake of every part at once; each part must lose points."""
     _, results = graded(slug)
-    gid = mistakes(slug)[fixture][0]
-    result = results[f"mistake-{fixture}"]
-    score, maximum = result.part(gid)
-    assert maximum > 0, f"no test cell named test_{gid}*"
-    assert score < maximum, f"mistake {fixture} kept all {maximum} points of part {gid}"
-    assert result.total < results["reference"].total
+    result = results["mistakes"]
+    kept = {gid: result.part(gid) for gid in composite(slug, "mistakes")
+            if result.part(gid)[0] >= result.part(gid)[1]}
+    assert not kept, f"parts that kept all points with a mistake in them: {kept}"
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_composite_of_alternatives_gets_full_marks(slug):
+    """Through nbgrader: correct answers written differently from the reference, some of them
+    printing to stderr, keep full marks."""
+    _, results = graded(slug)
+    result = results["alternatives"]
+    assert composite(slug, "alternatives"), "no alternative fixtures"
+    assert result.total == result.max_total > 0, {k: v for k, v in result.scores.items()
+                                                   if v < result.max_scores[k]}
+
+
+@pytest.mark.parametrize("slug", BY_CHAPTER)
 def test_feedback_hides_hidden_tests_and_solutions(slug):
     _, results = graded(slug)
     src = source_nb(slug)
@@ -180,7 +258,8 @@ def test_feedback_hides_hidden_tests_and_solutions(slug):
     assert not leaked, f"solution code in the blank submission's feedback: {leaked[:3]}"
 
 
-@pytest.mark.parametrize("slug,tamper", [(s, t) for s in SLUGS for t in TAMPERINGS])
+@pytest.mark.parametrize("slug,tamper", [pytest.param(s, t, marks=pytest.mark.xdist_group(f"nbgrader-{s}"))
+                                         for s in SLUGS for t in TAMPERINGS])
 def test_tampered_blank_submission_still_scores_zero(slug, tamper):
     """Locked test cells are restored from the gradebook, deleted ones added back, and the
     points come from the gradebook, not from the submitted metadata."""
