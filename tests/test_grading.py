@@ -27,8 +27,6 @@ from test_grading_guard import ATTACKS
 pytestmark = pytest.mark.grading
 
 SLUGS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb"))
-#: One xdist group per chapter, so that each chapter is graded once, by one worker.
-BY_CHAPTER = [pytest.param(s, marks=pytest.mark.xdist_group(f"nbgrader-{s}")) for s in SLUGS]
 
 
 def source_nb(slug):
@@ -189,16 +187,14 @@ def visible_text(page: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
-@pytest.mark.parametrize("slug", BY_CHAPTER)
-def test_release_matches_committed_exercises(slug):
+def check_release_matches_committed_exercises(slug):
     release_dir, _ = graded(slug)
     generated = nbformat.read(release_dir / f"{slug}.ipynb", as_version=4)
     assert generated == committed_release(slug), (
         f"exercises/{slug} is out of date: run `python -m ae_helpers.course release {slug}`")
 
 
-@pytest.mark.parametrize("slug", BY_CHAPTER)
-def test_release_hides_solutions_and_hidden_tests(slug):
+def check_release_hides_solutions_and_hidden_tests(slug):
     text = (ROOT / "exercises" / slug / f"{slug}.ipynb").read_text()
     assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
     text = "\n".join(c.source for c in committed_release(slug).cells)
@@ -207,8 +203,7 @@ def test_release_hides_solutions_and_hidden_tests(slug):
     assert not leaks(src, "SOLUTION", text), "solution code appears in the release"
 
 
-@pytest.mark.parametrize("slug", BY_CHAPTER)
-def test_reference_gets_full_marks(slug):
+def check_reference_gets_full_marks(slug):
     _, results = graded(slug)
     ref = results["reference"]
     expected = auto_test_ids(source_nb(slug))
@@ -217,15 +212,13 @@ def test_reference_gets_full_marks(slug):
         "the reference lost points: " + str({k: v for k, v in ref.scores.items() if v < ref.max_scores[k]}))
 
 
-@pytest.mark.parametrize("slug", BY_CHAPTER)
-def test_blank_release_scores_zero(slug):
+def check_blank_release_scores_zero(slug):
     _, results = graded(slug)
     assert results["blank"].max_total > 0
     assert results["blank"].total == 0, {k: v for k, v in results["blank"].scores.items() if v}
 
 
-@pytest.mark.parametrize("slug", BY_CHAPTER)
-def test_composite_of_mistakes_loses_points_on_every_part(slug):
+def check_composite_of_mistakes_loses_points_on_every_part(slug):
     """Through nbgrader: the first mistake of every part at once; each part must lose points."""
     _, results = graded(slug)
     result = results["mistakes"]
@@ -234,8 +227,7 @@ def test_composite_of_mistakes_loses_points_on_every_part(slug):
     assert not kept, f"parts that kept all points with a mistake in them: {kept}"
 
 
-@pytest.mark.parametrize("slug", BY_CHAPTER)
-def test_composite_of_alternatives_gets_full_marks(slug):
+def check_composite_of_alternatives_gets_full_marks(slug):
     """Through nbgrader: correct answers written differently from the reference, some of them
     printing to stderr, keep full marks."""
     _, results = graded(slug)
@@ -245,8 +237,7 @@ def test_composite_of_alternatives_gets_full_marks(slug):
                                                    if v < result.max_scores[k]}
 
 
-@pytest.mark.parametrize("slug", BY_CHAPTER)
-def test_feedback_hides_hidden_tests_and_solutions(slug):
+def check_feedback_hides_hidden_tests_and_solutions(slug):
     _, results = graded(slug)
     src = source_nb(slug)
     for student in ("reference", "blank"):
@@ -258,12 +249,48 @@ def test_feedback_hides_hidden_tests_and_solutions(slug):
     assert not leaked, f"solution code in the blank submission's feedback: {leaked[:3]}"
 
 
-@pytest.mark.parametrize("slug,tamper", [pytest.param(s, t, marks=pytest.mark.xdist_group(f"nbgrader-{s}"))
-                                         for s in SLUGS for t in TAMPERINGS])
-def test_tampered_blank_submission_still_scores_zero(slug, tamper):
+def check_tampered_blank_submission_still_scores_zero(slug, tamper):
     """Locked test cells are restored from the gradebook, deleted ones added back, and the
     points come from the gradebook, not from the submitted metadata."""
     _, results = graded(slug)
     result = results[f"tamper-{tamper}"]
     assert result.max_scores == results["reference"].max_scores
     assert result.total == 0, {k: v for k, v in result.scores.items() if v}
+
+
+def chapter_tests(slug: str) -> type:
+    """The round-trip tests of chapter ``slug`` as one test class: with ``--dist loadscope``
+    a class runs on one worker, so each chapter is graded once and two chapters at a time."""
+
+    class Chapter:
+        def test_release_matches_committed_exercises(self):
+            check_release_matches_committed_exercises(slug)
+
+        def test_release_hides_solutions_and_hidden_tests(self):
+            check_release_hides_solutions_and_hidden_tests(slug)
+
+        def test_reference_gets_full_marks(self):
+            check_reference_gets_full_marks(slug)
+
+        def test_blank_release_scores_zero(self):
+            check_blank_release_scores_zero(slug)
+
+        def test_composite_of_mistakes_loses_points_on_every_part(self):
+            check_composite_of_mistakes_loses_points_on_every_part(slug)
+
+        def test_composite_of_alternatives_gets_full_marks(self):
+            check_composite_of_alternatives_gets_full_marks(slug)
+
+        def test_feedback_hides_hidden_tests_and_solutions(self):
+            check_feedback_hides_hidden_tests_and_solutions(slug)
+
+        @pytest.mark.parametrize("tamper", list(TAMPERINGS))
+        def test_tampered_blank_submission_still_scores_zero(self, tamper):
+            check_tampered_blank_submission_still_scores_zero(slug, tamper)
+
+    Chapter.__name__ = Chapter.__qualname__ = f"TestChapter{slug[:2]}"
+    return Chapter
+
+
+for _slug in SLUGS:
+    globals()[f"TestChapter{_slug[:2]}"] = chapter_tests(_slug)

@@ -3,10 +3,12 @@
 Fixtures live in ``tests/fixtures/<slug>/{mistakes,alternatives}/<grade_id>--<what>.py``,
 each the whole source of one solution cell. They are graded in one shared kernel per chapter
 (``kernel_grader.py`` explains how and why that is faithful); ``tests/test_grading.py``
-grades a composite of them through nbgrader itself.
+grades a composite of them through nbgrader itself. One test class per chapter, so that
+``--dist loadscope`` grades two chapters at once on two workers.
 """
 from __future__ import annotations
 
+import nbformat
 import pytest
 
 from ae_helpers.course import ROOT
@@ -22,7 +24,7 @@ _cache: dict = {}
 
 
 def graded_variants(slug: str):
-    """(reference scores, {fixture name: scores of its part}) for every fixture of ``slug``."""
+    """(reference scores, {fixture name: scores of its part}, reference re-runs per part)."""
     if slug not in _cache:
         with SharedKernelGrader(slug) as grader:
             out = {}
@@ -30,64 +32,58 @@ def graded_variants(slug: str):
                 for name, (gid, source) in fixtures(slug, kind).items():
                     out[name] = grader.grade_variant(gid, source)
             _cache[slug] = (grader.reference, out, grader.reference_runs)
-    return _cache[slug][:2]
+    return _cache[slug]
 
 
-def _params(kind):
-    return [pytest.param(slug, name, id=f"{slug}:{name}", marks=pytest.mark.xdist_group(f"fixtures-{slug}"))
-            for slug in SLUGS for name in fixtures(slug, kind)]
-
-
-def _code_parts(slug):
-    import nbformat
+def code_parts(slug):
     nb = nbformat.read(ROOT / "solutions" / slug / f"{slug}.ipynb", as_version=4)
     return [meta(c)["grade_id"] for c in nb.cells if meta(c).get("solution") and c.cell_type == "code"]
 
 
-@pytest.mark.parametrize("slug", [pytest.param(s, marks=pytest.mark.xdist_group(f"fixtures-{s}")) for s in SLUGS])
-def test_reference_gets_full_marks_in_the_shared_kernel(slug):
-    reference, _ = graded_variants(slug)
-    lost = {k: v for k, v in reference.items() if v[0] < v[1]}
-    assert reference and not lost, f"the reference lost points: {lost}"
+def chapter_tests(slug: str) -> type:
+    """The fixture tests of chapter ``slug``, as a test class."""
+
+    class Chapter:
+        def test_reference_gets_full_marks_in_the_shared_kernel(self):
+            reference, _, _ = graded_variants(slug)
+            lost = {k: v for k, v in reference.items() if v[0] < v[1]}
+            assert reference and not lost, f"the reference lost points: {lost}"
+
+        @pytest.mark.parametrize("kind,minimum", [("mistakes", MIN_MISTAKES_PER_PART),
+                                                  ("alternatives", MIN_ALTERNATIVES_PER_PART)])
+        def test_every_code_part_has_fixtures(self, kind, minimum):
+            counts = {gid: 0 for gid in code_parts(slug)}
+            for name, (gid, _) in fixtures(slug, kind).items():
+                assert gid in counts, f"{kind} fixture {name} names unknown solution cell {gid!r}"
+                counts[gid] += 1
+            assert counts and all(n >= minimum for n in counts.values()), f"{kind} per part: {counts}"
+
+        @pytest.mark.parametrize("fixture", list(fixtures(slug, "mistakes")))
+        def test_mistake_loses_points_on_its_part(self, fixture):
+            scores = graded_variants(slug)[1][fixture]
+            got, maximum = sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
+            assert maximum > 0, "the part has no test cells"
+            assert got < maximum, f"mistake {fixture} kept all {maximum:g} points: {scores}"
+
+        @pytest.mark.parametrize("fixture", list(fixtures(slug, "alternatives")))
+        def test_alternative_answer_keeps_full_marks(self, fixture):
+            scores = graded_variants(slug)[1][fixture]
+            lost = {k: v for k, v in scores.items() if v[0] < v[1]}
+            assert scores and not lost, f"correct alternative {fixture} lost points: {lost}"
+
+        def test_grading_the_reference_again_gives_the_same_scores_and_output(self):
+            """Each part's reference span ran once in the full run and once after every fixture
+            of the part (at least five times in all): the scores and the printed output of its
+            test cells must be identical each time, so no test depends on unseeded randomness."""
+            for gid, records in graded_variants(slug)[2].items():
+                assert len(records) >= 1 + MIN_MISTAKES_PER_PART + MIN_ALTERNATIVES_PER_PART, (gid, len(records))
+                for i, record in enumerate(records[1:], start=2):
+                    diff = {k: (records[0][k], v) for k, v in record.items() if records[0].get(k) != v}
+                    assert not diff, f"part {gid}: grading run {i} differs from the first: {diff}"
+
+    Chapter.__name__ = Chapter.__qualname__ = f"TestChapter{slug[:2]}"
+    return Chapter
 
 
-@pytest.mark.parametrize("slug", SLUGS)
-@pytest.mark.parametrize("kind,minimum", [("mistakes", MIN_MISTAKES_PER_PART),
-                                          ("alternatives", MIN_ALTERNATIVES_PER_PART)])
-def test_every_code_part_has_fixtures(slug, kind, minimum):
-    counts = {gid: 0 for gid in _code_parts(slug)}
-    for name, (gid, _) in fixtures(slug, kind).items():
-        assert gid in counts, f"{kind} fixture {name} names unknown solution cell {gid!r}"
-        counts[gid] += 1
-    assert counts and all(n >= minimum for n in counts.values()), f"{kind} per part: {counts}"
-
-
-@pytest.mark.parametrize("slug,fixture", _params("mistakes"))
-def test_mistake_loses_points_on_its_part(slug, fixture):
-    _, variants = graded_variants(slug)
-    scores = variants[fixture]
-    got, maximum = sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
-    assert maximum > 0, "the part has no test cells"
-    assert got < maximum, f"mistake {fixture} kept all {maximum:g} points: {scores}"
-
-
-@pytest.mark.parametrize("slug,fixture", _params("alternatives"))
-def test_alternative_answer_keeps_full_marks(slug, fixture):
-    _, variants = graded_variants(slug)
-    scores = variants[fixture]
-    lost = {k: v for k, v in scores.items() if v[0] < v[1]}
-    assert scores and not lost, f"correct alternative {fixture} lost points: {lost}"
-
-
-@pytest.mark.parametrize("slug", [pytest.param(s, marks=pytest.mark.xdist_group(f"fixtures-{s}")) for s in SLUGS])
-def test_grading_the_reference_again_gives_the_same_scores_and_output(slug):
-    """Each part's reference span ran once in the full run and once after every fixture of the
-    part (at least five times in all): the scores and the printed output of its test cells
-    must be identical each time, so no test depends on unseeded randomness or timing."""
-    graded_variants(slug)
-    runs = _cache[slug][2]
-    for gid, records in runs.items():
-        assert len(records) >= 1 + MIN_MISTAKES_PER_PART + MIN_ALTERNATIVES_PER_PART, (gid, len(records))
-        for i, record in enumerate(records[1:], start=2):
-            diff = {k: (records[0][k], v) for k, v in record.items() if records[0].get(k) != v}
-            assert not diff, f"part {gid}: grading run {i} differs from the first: {diff}"
+for _slug in SLUGS:
+    globals()[f"TestChapter{_slug[:2]}"] = chapter_tests(_slug)

@@ -1,0 +1,220 @@
+"""``ae-course``: the instructor's command line for this course, wrapping nbgrader.
+
+    ae-course init DIR                      a course directory for a term
+    ae-course release [CHAPTERS...]         student release (exercises/<chapter>/) + gradebook entry
+    ae-course autograde CHAPTER [--workers N] [--force] [--timeout S]
+    ae-course feedback CHAPTER              feedback/<student>/<chapter>/*.html
+    ae-course export [--out grades.csv]     one row per student × chapter × graded part
+    ae-course report CHAPTER [--out DIR]    score distribution per graded part (PNG + markdown)
+    ae-course doctor                        environment check; non-zero exit if something required is missing
+    ae-course data fetch|pack|unpack        data cache for an offline grading server
+
+Every command but ``init``, ``doctor`` and ``data`` works in the course directory: ``--course DIR``,
+else ``$AE_COURSE_DIR``, else the current folder. INSTRUCTORS.md describes a whole term.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from . import course as course_mod
+
+CONFIG_MARKER = "# ae-course course directory"
+CONFIG_TEMPLATE = '''"""nbgrader configuration of a course directory written by `ae-course init`.
+
+It runs the course's own configuration (hardened grading, fast mode, feedback without hidden
+tests), then sets what belongs to this term. Edit below the marked line.
+"""
+{marker}
+import os
+
+_course_config = {repo_config!r}
+exec(compile(open(_course_config).read(), _course_config, "exec"))
+
+c = get_config()  # noqa: F821 (provided by nbgrader)
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+# ---- this term ----
+c.CourseDirectory.course_id = {course_id!r}
+{exchange}'''
+
+
+def _course_dir(args) -> Path:
+    return Path(args.course or os.environ.get("AE_COURSE_DIR") or ".").resolve()
+
+
+def _chapters_available(root: Path = course_mod.ROOT) -> list[str]:
+    folder = root / "solutions"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) if folder.is_dir() else []
+
+
+# ----------------------------------------------------------------------------- init / release
+
+def init(target: Path, course_id: str = "autoencoders-latent-spaces", exchange: str | None = None,
+         say=print) -> Path:
+    """Set up ``target`` as a course directory (idempotent: an existing one is completed, never
+    overwritten). Copies ``solutions/`` (the nbgrader source) and ``exercises/`` of every chapter of
+    the installed course, writes ``nbgrader_config.py`` and creates the gradebook."""
+    target = Path(target).resolve()
+    if target.exists() and not target.is_dir():
+        raise SystemExit(f"{target} is a file, not a folder: choose a new folder for the course")
+    config = target / "nbgrader_config.py"
+    existing = config.exists() and CONFIG_MARKER in config.read_text()
+    if target.exists() and any(target.iterdir()) and not existing:
+        raise SystemExit(f"{target} is not empty and not an ae-course directory: choose a new or empty "
+                         "folder (ae-course never mixes a course into other files)")
+    chapters = _chapters_available()
+    if not chapters:
+        raise SystemExit(f"no solutions/ found beside the installed package ({course_mod.ROOT}): install the "
+                         "course from its repository (pip install -e .)")
+    target.mkdir(parents=True, exist_ok=True)
+    if not existing:
+        exch = f"c.Exchange.root = {exchange!r}\n" if exchange else "# c.Exchange.root = '/srv/nbgrader/exchange'\n"
+        config.write_text(CONFIG_TEMPLATE.format(marker=CONFIG_MARKER, course_id=course_id, exchange=exch,
+                                                 repo_config=str(course_mod.ROOT / "nbgrader_config.py")))
+        say(f"wrote {config}")
+    else:
+        say(f"{target} is already a course directory: adding what is missing")
+    for sub in ("solutions", "exercises"):
+        for chapter in chapters:
+            src, dst = course_mod.ROOT / sub / chapter, target / sub / chapter
+            if src.is_dir() and not dst.exists():
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+                say(f"copied {sub}/{chapter}")
+    (target / "submitted").mkdir(exist_ok=True)
+    from .report import open_gradebook
+    with open_gradebook(target):
+        pass
+    say(f"course directory ready: {target}\nnext: cd {target} && ae-course release")
+    return target
+
+
+def _nbgrader_api(course_dir: Path):
+    """nbgrader's Python API on the course directory: in this process, so that releasing several
+    chapters pays nbgrader's start-up (seconds of imports) once."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from .report import course_config, scripts_on_path
+    cfg = course_config(course_dir)
+    with scripts_on_path():
+        return NbGraderAPI(coursedir=CourseDirectory(config=cfg, root=str(course_dir)), config=cfg)
+
+
+def release(course_dir: Path, chapters: list[str] | None = None, say=print) -> list[Path]:
+    """Generate ``exercises/<chapter>/`` from ``solutions/<chapter>/`` and record it in the gradebook."""
+    from .report import course_config
+    course_config(course_dir)
+    present = sorted(p.name for p in (course_dir / "solutions").iterdir() if p.is_dir())
+    chapters = chapters or present
+    unknown = [c for c in chapters if c not in present]
+    if unknown:
+        raise SystemExit(f"no solutions/<chapter> in {course_dir} for {', '.join(unknown)}; "
+                         f"chapters there: {', '.join(present)}")
+    written = []
+    api = _nbgrader_api(course_dir)
+    from .report import scripts_on_path
+    for chapter in chapters:
+        with scripts_on_path():
+            result = api.generate_assignment(chapter, force=True)
+        if not result["success"]:
+            raise SystemExit(f"nbgrader generate_assignment {chapter} failed:\n{result.get('log', '')[-3000:]}"
+                             f"\n{result.get('error', '')[-3000:]}")
+        for nb in sorted((course_dir / "exercises" / chapter).glob("*.ipynb")):
+            say(f"released {nb.relative_to(course_dir)}")
+            written.append(nb)
+    return written
+
+
+def feedback(course_dir: Path, chapter: str, force: bool = False, say=print) -> list[Path]:
+    from .report import course_config
+    course_config(course_dir)
+    proc = course_mod.run_nbgrader(["generate_feedback", chapter] + (["--force"] if force else []),
+                                   course_dir, check=False)
+    pages = sorted((course_dir / "feedback").glob(f"*/{chapter}/*.html"))
+    say(f"{len(pages)} feedback page(s) in {course_dir / 'feedback'}/<student>/{chapter}/")
+    if proc.returncode:
+        say(f"nbgrader generate_feedback reported errors:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return pages
+
+
+# ----------------------------------------------------------------------------- command line
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ae-course", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Details: INSTRUCTORS.md in the course repository.")
+    p.add_argument("--course", metavar="DIR", help="course directory (default: $AE_COURSE_DIR or .)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    s = sub.add_parser("init", help="set up a course directory for a term")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--course-id", default="autoencoders-latent-spaces", help="nbgrader course_id (exchange)")
+    s.add_argument("--exchange", metavar="DIR", help="nbgrader exchange directory (JupyterHub)")
+    s = sub.add_parser("release", help="generate the student release of all or some chapters")
+    s.add_argument("chapters", nargs="*")
+    s = sub.add_parser("autograde", help="autograde submitted/<student>/CHAPTER in parallel")
+    s.add_argument("chapter")
+    s.add_argument("--workers", type=int, default=None, help="parallel nbgrader processes (default: CPU count)")
+    s.add_argument("--force", action="store_true", help="re-grade submissions that are already graded")
+    s.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the course's 60)")
+    s.add_argument("--student-timeout", type=float, default=1800.0,
+                   help="wall-clock seconds per submission before its worker is stopped (default 1800)")
+    s = sub.add_parser("feedback", help="generate feedback pages for CHAPTER")
+    s.add_argument("chapter")
+    s.add_argument("--force", action="store_true")
+    s = sub.add_parser("export", help="grades as CSV (student × chapter × graded part)")
+    s.add_argument("--out", type=Path, default=Path("grades.csv"))
+    s.add_argument("chapters", nargs="*")
+    s = sub.add_parser("report", help="score distribution per graded part of CHAPTER (PNG + markdown)")
+    s.add_argument("chapter")
+    s.add_argument("--out", type=Path, default=None, help="folder (default: <course>/reports)")
+    sub.add_parser("doctor", help="check the environment (exit 1 if something required is missing)")
+    s = sub.add_parser("data", help="data cache: fetch all, pack for an offline machine, unpack there")
+    s.add_argument("action", choices=["fetch", "pack", "unpack"])
+    s.add_argument("archive", nargs="?", type=Path, help="pack: output file (default ae_course_data.tar); "
+                   "unpack: the archive")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    cmd = args.command
+    if cmd == "init":
+        init(args.dir, args.course_id, args.exchange)
+    elif cmd == "doctor":
+        from .doctor import doctor
+        return doctor()
+    elif cmd == "data":
+        from .doctor import data_command
+        return data_command(args.action, args.archive)
+    else:
+        course = _course_dir(args)
+        if cmd == "release":
+            release(course, args.chapters)
+        elif cmd == "autograde":
+            from .parallel_grading import autograde
+            if args.workers is not None and args.workers < 1:
+                raise SystemExit("--workers must be at least 1")
+            outcomes = autograde(course, args.chapter, args.workers, args.force, args.timeout, args.student_timeout)
+            width = max(12, *(len(o.student) for o in outcomes))
+            print("\n".join(o.line(width) for o in outcomes))
+            failed = [o.student for o in outcomes if o.status == "failed"]
+            print(f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded"
+                  + (f"; needing attention: {', '.join(failed)}" if failed else ""))
+        elif cmd == "feedback":
+            feedback(course, args.chapter, args.force)
+        elif cmd == "export":
+            from .report import all_grades, export_csv
+            out = export_csv(all_grades(course, args.chapters or None), args.out)
+            print(f"wrote {out}")
+        elif cmd == "report":
+            from .report import write_report
+            png, md = write_report(course, args.chapter, args.out)
+            print(f"wrote {png}\nwrote {md}\n")
+            print(md.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""Autograde a chapter's submissions in parallel, with nbgrader, in one course directory.
+
+Design (nbgrader's sqlite gradebook takes one writer at a time):
+
+- the students are dealt round-robin into ``workers`` shares; each share is graded by its own
+  ``nbgrader autograde`` process, restricted to it with ``CourseDirectory.student_id_exclude``.
+  All processes write the course's one gradebook through a sqlite busy timeout
+  (``sqlite:///…/gradebook.db?timeout=…``): a writer waits for the lock instead of failing.
+  nbgrader's writes are short (create the submission, then save a notebook's grades), so the
+  wait is milliseconds, and formgrader sees every grade at once;
+- before grading, every student is created in the gradebook by this process (no concurrent
+  creation), and every notebook is parsed: one that is not valid notebook JSON gets zero and a
+  clear line, without starting nbgrader;
+- a submission counts as graded when its autograded notebook exists *and* the gradebook holds a
+  score for every autograded cell. Such submissions are skipped unless ``force``; anything else
+  (never graded, or cut off by an interruption) is graded again from scratch, so an interrupted
+  run loses nothing when resumed;
+- a hanging cell is stopped by nbgrader (``Execute.timeout``) and costs that cell; a student whose
+  worker died or passed its wall-clock limit is graded again alone, so a submission that takes
+  down its worker (memory, output) costs only that student.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .report import course_config, db_url, open_gradebook
+
+#: Characters nbgrader cannot take in a student id (glob and list syntax of its options).
+_BAD_ID = re.compile(r"[,*?\[\]\s/\\]")
+
+
+@dataclass
+class Outcome:
+    """Result of one student: ``status`` is 'graded', 'skipped' (graded before) or 'failed'."""
+
+    student: str
+    status: str
+    score: float | None = None
+    max_score: float | None = None
+    message: str = ""
+
+    def line(self, width: int = 12) -> str:
+        score = "" if self.score is None else f"{self.score:g}/{self.max_score:g}"
+        status = {"graded": "ok", "skipped": "ok (graded before)", "failed": "FAILED"}[self.status]
+        return f"{self.student:<{width}} {score:>9}  {status}" + (f": {self.message}" if self.message else "")
+
+
+def submissions(course_dir: Path, chapter: str) -> dict[str, list[Path]]:
+    """student → submitted notebooks of ``chapter`` (``submitted/<student>/<chapter>/*.ipynb``)."""
+    out = {}
+    for folder in sorted((Path(course_dir) / "submitted").glob(f"*/{chapter}")):
+        if folder.is_dir():
+            out[folder.parent.name] = sorted(folder.glob("*.ipynb"))
+    return out
+
+
+def notebook_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be graded (not JSON, not a notebook), or None if it can."""
+    import nbformat
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        return f"{path.name} cannot be read ({type(err).__name__}: {err})"
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as err:
+        return f"{path.name} is not valid notebook JSON ({err.msg} at line {err.lineno}, column {err.colno})"
+    try:
+        nbformat.reads(text, as_version=4)
+    except Exception as err:  # nbformat raises several kinds for a non-notebook
+        return f"{path.name} is JSON but not a notebook ({type(err).__name__}: {str(err)[:120]})"
+    return None
+
+
+def _graded(gb, course_dir: Path, chapter: str, student: str, notebooks: list[Path]) -> bool:
+    from nbgrader.api import MissingEntry
+    try:
+        sub = gb.find_submission(chapter, student)
+    except MissingEntry:
+        return False
+    known = {nb.name for nb in sub.notebooks}
+    for path in notebooks:
+        if path.stem in known and not (Path(course_dir) / "autograded" / student / chapter / path.name).exists():
+            return False
+    return all(g.auto_score is not None for nb in sub.notebooks for g in nb.grades
+               if g.cell.cell_type == "code")
+
+
+def _score(gb, chapter: str, student: str) -> tuple[float, float]:
+    sub = gb.find_submission(chapter, student)
+    return float(sub.score or 0.0), float(sub.max_score or 0.0)
+
+
+def _manual_note(gb, chapter: str, student: str) -> str:
+    sub = gb.find_submission(chapter, student)
+    pending = sum(float(g.max_score) for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade)
+    return f"{pending:g} pts to grade by hand (formgrader)" if pending else ""
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
+
+
+def _record_zero(gb, course_dir: Path, chapter: str, student: str) -> None:
+    """Zero for every cell of a submission that cannot be graded (the gradebook lists it)."""
+    import warnings
+    with warnings.catch_warnings():     # nbgrader's own autoflush warnings while it adds a submission
+        warnings.simplefilter("ignore")
+        sub = gb.update_or_create_submission(chapter, student)
+    for nb in sub.notebooks:
+        for g in nb.grades:
+            g.auto_score = 0.0
+            g.needs_manual_grade = False
+    gb.db.commit()
+    shutil.rmtree(Path(course_dir) / "autograded" / student / chapter, ignore_errors=True)
+
+
+def _notes(course_dir: Path, chapter: str, student: str, timeout: int | None) -> str:
+    """Things an instructor should know about a graded notebook (cells stopped, kernel died)."""
+    notes = []
+    for path in sorted((Path(course_dir) / "autograded" / student / chapter).glob("*.ipynb")):
+        try:
+            nb = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for i, cell in enumerate(nb.get("cells", [])):
+            name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
+            for out in cell.get("outputs", []):
+                ename = out.get("ename", "")
+                if ename == "CellTimeoutError":
+                    limit = f" after {timeout} s" if timeout else ""
+                    notes.append(f"{name} stopped{limit} (Execute.timeout)")
+                elif ename == "DeadKernelError" or "Kernel died" in str(out.get("evalue", "")):
+                    notes.append(f"{name}: the kernel died")
+                elif out.get("output_type") == "stream" and "... Output truncated ..." in out.get("text", ""):
+                    notes.append(f"{name}: output truncated")
+    return "; ".join(dict.fromkeys(notes))
+
+
+def _error_from_log(log: str, student: str, chapter: str) -> str | None:
+    """Last line of the traceback nbgrader logged for ``student``, if it logged one."""
+    lines = log.splitlines()
+    marker = re.compile(r"There was an error processing assignment: .*[/\\]" + re.escape(student)
+                        + r"[/\\]" + re.escape(chapter) + r"\s*$")
+    for i, line in enumerate(lines):
+        if marker.search(line):
+            tail = []
+            for nxt in lines[i + 1:]:
+                if nxt.startswith("[") and "Traceback" not in nxt and tail:
+                    break
+                tail.append(nxt)
+            body = [t.strip() for t in tail if t.strip() and not t.startswith("[")]
+            return body[-1] if body else "nbgrader could not grade it"
+        if "kernel became unresponsive" in line and student in line:
+            return "the kernel became unresponsive (an endless loop that cannot be interrupted?)"
+    return None
+
+
+def _launch(course_dir: Path, chapter: str, share: list[str], everyone: list[str], log_path: Path,
+            timeout: int | None, threads: int) -> subprocess.Popen:
+    from .course import nbgrader_env
+    others = [s for s in everyone if s not in share]
+    cmd = [sys.executable, "-m", "nbgrader", "autograde", chapter, "--force",
+           f"--CourseDirectory.db_url={db_url(course_dir, timeout=300)}",
+           "--Autograde.create_student=False"]
+    if others:
+        cmd.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+    if timeout:
+        cmd.append(f"--Execute.timeout={int(timeout)}")
+    env = nbgrader_env()
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, str(threads))
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        return subprocess.Popen(cmd, cwd=course_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _run_round(course_dir, chapter, shares, everyone, log_dir, timeout, student_timeout, tag):
+    """Run one nbgrader process per share; return [(share, log text, finished normally)]."""
+    threads = max(1, (os.cpu_count() or 1) // max(1, len(shares)))
+    procs = []
+    for i, share in enumerate(shares):
+        log_path = log_dir / f"{tag}{i}.log"
+        procs.append((share, log_path, _launch(course_dir, chapter, share, everyone, log_path, timeout, threads),
+                      time.monotonic() + student_timeout * len(share)))
+    results = []
+    try:
+        for share, log_path, proc, deadline in procs:
+            finished = True
+            try:
+                proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                finished = False
+                _stop(proc)
+            if proc.returncode not in (0, 1):   # 1: nbgrader reports a student's error; else it died
+                finished = False
+            results.append((share, log_path.read_text(errors="replace"), finished))
+    except BaseException:                       # Ctrl-C: stop every worker (own sessions) before leaving
+        for _, _, proc, _ in procs:
+            _stop(proc)
+        raise
+    return results
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+
+
+def autograde(course_dir: Path, chapter: str, workers: int | None = None, force: bool = False,
+              timeout: int | None = None, student_timeout: float = 1800.0, say=print) -> list[Outcome]:
+    """Autograde every submission of ``chapter`` in ``course_dir`` with ``workers`` processes.
+
+    ``timeout``: seconds per cell (default: the course's ``Execute.timeout``);
+    ``student_timeout``: wall-clock seconds per submission before its worker is stopped.
+    Returns one Outcome per student, in student order.
+    """
+    from nbgrader.api import MissingEntry
+    course_dir = Path(course_dir).resolve()
+    limit = timeout or course_config(course_dir).Execute.get("timeout")
+    subs = submissions(course_dir, chapter)
+    if not subs:
+        raise SystemExit(f"no submissions: expected {course_dir}/submitted/<student_id>/{chapter}/*.ipynb")
+    outcomes: dict[str, Outcome] = {}
+    with open_gradebook(course_dir) as gb:
+        try:
+            gb.find_assignment(chapter)
+        except MissingEntry:
+            raise SystemExit(f"{chapter} is not released in this course's gradebook: "
+                             f"run `ae-course release {chapter}` first") from None
+        todo = []
+        for student, notebooks in subs.items():
+            if _BAD_ID.search(student):
+                outcomes[student] = Outcome(student, "failed", message="student id has a space, comma, "
+                                            "slash or glob character: rename the folder")
+                continue
+            gb.update_or_create_student(student)
+            if not notebooks:
+                outcomes[student] = Outcome(student, "failed", message=f"no .ipynb in submitted/{student}/{chapter}")
+                continue
+            if not force and _graded(gb, course_dir, chapter, student, notebooks):
+                outcomes[student] = Outcome(student, "skipped", *_score(gb, chapter, student),
+                                            message=_manual_note(gb, chapter, student))
+                continue
+            problems = [p for p in map(notebook_problem, notebooks) if p]
+            if problems:
+                _record_zero(gb, course_dir, chapter, student)
+                outcomes[student] = Outcome(student, "failed", *_score(gb, chapter, student),
+                                            message="; ".join(problems) + " — scored 0, fix the file and re-run")
+                continue
+            todo.append(student)
+    everyone = sorted(subs)
+    log_dir = course_dir / "logs" / "autograde" / chapter
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    if todo:
+        say(f"grading {len(todo)} submission(s) of {chapter} with {workers} worker(s); "
+            f"{len(subs) - len(todo)} skipped or not gradable; logs in {log_dir}")
+    shares = [todo[i::workers] for i in range(workers) if todo[i::workers]]
+    errors: dict[str, str] = {}
+    retry: list[str] = []
+    for share, log, finished in _run_round(course_dir, chapter, shares, everyone, log_dir, timeout,
+                                           student_timeout, "worker"):
+        for student in share:
+            err = _error_from_log(log, student, chapter)
+            if err:
+                errors[student] = err
+            else:
+                retry.append(student)
+    if retry:   # a worker died, ran out of time or gave up: grade its unfinished students one by one
+        with open_gradebook(course_dir) as gb:
+            retry = [s for s in retry if not _graded(gb, course_dir, chapter, s, subs[s])]
+        if retry:
+            say(f"re-grading alone, after their worker stopped: {', '.join(retry)}")
+        for share, log, finished in _run_round(course_dir, chapter, [[s] for s in retry], everyone, log_dir,
+                                               timeout, student_timeout, "alone-") if retry else []:
+            student = share[0]
+            errors[student] = _error_from_log(log, student, chapter) or (
+                "" if finished else f"grading stopped after {student_timeout:g} s (whole-submission limit) "
+                                    "or its worker died (memory?)")
+    with open_gradebook(course_dir) as gb:
+        for student in todo:
+            if _graded(gb, course_dir, chapter, student, subs[student]):
+                outcomes[student] = Outcome(student, "graded", *_score(gb, chapter, student),
+                                            message=_join(_notes(course_dir, chapter, student, limit),
+                                                          _manual_note(gb, chapter, student)))
+            else:
+                outcomes[student] = Outcome(student, "failed", message=(errors.get(student) or
+                                            "not graded (see the worker log)") + f" [log: {log_dir}]")
+    return [outcomes[s] for s in sorted(outcomes)]

@@ -1,0 +1,247 @@
+"""Grades of a course directory, read from nbgrader's gradebook: per student, chapter and part.
+
+A *graded part* is one solution cell of a chapter (its ``grade_id``); its points are those of
+the test cells ``test_<part>*`` (autograded) or of the answer cell itself (a manually graded
+markdown question). ``export_csv`` writes them as a table, ``write_report`` draws the score
+distribution of every part of a chapter so that an instructor sees which question the class
+failed. Needs nbgrader (the ``[dev]`` extra).
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import statistics
+from dataclasses import dataclass, field
+import sys
+from pathlib import Path
+
+
+@dataclass
+class PartScore:
+    """Score of one student on one graded part; ``score`` is None while not (fully) graded."""
+
+    part: str
+    score: float | None
+    max_score: float
+    manual: bool = False
+
+
+@dataclass
+class StudentGrades:
+    student: str
+    chapter: str
+    submitted: bool
+    parts: dict[str, PartScore] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(p.score or 0.0 for p in self.parts.values())
+
+    @property
+    def max_total(self) -> float:
+        return sum(p.max_score for p in self.parts.values())
+
+
+def part_of(grade_id: str, parts: list[str]) -> str:
+    """The graded part a grade cell belongs to: ``test_<part>…`` → the longest matching part."""
+    if grade_id in parts:
+        return grade_id
+    if grade_id.startswith("test_"):
+        matches = [p for p in parts if grade_id[len("test_"):].startswith(p)]
+        if matches:
+            return max(matches, key=len)
+        return grade_id[len("test_"):]
+    return grade_id
+
+
+def course_config(course_dir: Path):
+    """The traitlets config of the course directory (its ``nbgrader_config.py``)."""
+    from traitlets.config.loader import PyFileConfigLoader
+    path = Path(course_dir) / "nbgrader_config.py"
+    if not path.exists():
+        raise SystemExit(f"{course_dir} is not a course directory (no nbgrader_config.py): "
+                         f"run `ae-course init {course_dir}` first")
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+
+
+def db_url(course_dir: Path, timeout: float | None = None) -> str:
+    """The course's sqlite gradebook; ``timeout``: seconds a writer waits for a lock."""
+    url = f"sqlite:///{(Path(course_dir) / 'gradebook.db').resolve()}"
+    return url + (f"?timeout={timeout:g}" if timeout else "")
+
+
+_course_ids: dict[tuple[str, float], str] = {}
+
+
+def course_id(course_dir: Path) -> str:
+    """The nbgrader course_id of the course directory (its config is run once per change)."""
+    path = Path(course_dir).resolve() / "nbgrader_config.py"
+    key = (str(path), path.stat().st_mtime if path.exists() else 0.0)
+    if key not in _course_ids:
+        _course_ids[key] = str(course_config(course_dir).CourseDirectory.get("course_id", "default_course"))
+    return _course_ids[key]
+
+
+@contextlib.contextmanager
+def scripts_on_path():
+    """This interpreter's scripts first on PATH: nbgrader runs ``alembic`` from there when it
+    creates a gradebook."""
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + old
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+def open_gradebook(course_dir: Path, timeout: float | None = 60):
+    """nbgrader's Gradebook of the course directory (created if missing)."""
+    from nbgrader.api import Gradebook
+    with scripts_on_path():
+        return Gradebook(db_url(course_dir, timeout), course_id(course_dir))
+
+
+def chapter_grades(gb, chapter: str) -> list[StudentGrades]:
+    """Every student of the gradebook on ``chapter`` (unsubmitted ones with score None)."""
+    from nbgrader.api import MissingEntry
+    assignment = gb.find_assignment(chapter)
+    layout: dict[str, PartScore] = {}          # part → template (max points, manual?)
+    for nb in assignment.notebooks:
+        solutions = [c.name for c in nb.solution_cells]
+        for cell in nb.grade_cells:
+            part = part_of(cell.name, solutions)
+            old = layout.get(part)
+            manual = cell.cell_type == "markdown"
+            layout[part] = PartScore(part, None, (old.max_score if old else 0.0) + float(cell.max_score),
+                                     manual or bool(old and old.manual))
+    out = []
+    for student in sorted(s.id for s in gb.students):
+        parts = {k: PartScore(k, None, v.max_score, v.manual) for k, v in layout.items()}
+        try:
+            sub = gb.find_submission(chapter, student)
+        except MissingEntry:
+            out.append(StudentGrades(student, chapter, False, parts))
+            continue
+        sums: dict[str, list] = {}
+        for snb in sub.notebooks:
+            solutions = [c.name for c in snb.notebook.solution_cells]
+            for g in snb.grades:
+                pending = g.needs_manual_grade or (g.auto_score is None and g.manual_score is None)
+                sums.setdefault(part_of(g.name, solutions), []).append(None if pending else g.score)
+        for part, scores in sums.items():
+            if part in parts and all(s is not None for s in scores):
+                parts[part].score = float(sum(scores))
+        out.append(StudentGrades(student, chapter, True, parts))
+    return out
+
+
+def all_grades(course_dir: Path, chapters: list[str] | None = None) -> list[StudentGrades]:
+    """Grades of every student on every chapter in the gradebook (or on ``chapters``)."""
+    with open_gradebook(course_dir) as gb:
+        names = chapters or sorted(a.name for a in gb.assignments)
+        return [g for ch in names for g in chapter_grades(gb, ch)]
+
+
+def export_csv(grades: list[StudentGrades], out: Path) -> Path:
+    """One row per student × chapter × graded part, plus a ``TOTAL`` row per student × chapter.
+
+    Columns: student_id, chapter, part, score, max_score, status (graded / not graded /
+    needs manual grading / not submitted).
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student_id", "chapter", "part", "score", "max_score", "status"])
+        for g in grades:
+            for p in g.parts.values():
+                status = ("not submitted" if not g.submitted else "graded" if p.score is not None
+                          else "needs manual grading" if p.manual else "not graded")
+                w.writerow([g.student, g.chapter, p.part, "" if p.score is None else f"{p.score:g}",
+                            f"{p.max_score:g}", status])
+            w.writerow([g.student, g.chapter, "TOTAL", f"{g.total:g}" if g.submitted else "",
+                        f"{g.max_total:g}", "submitted" if g.submitted else "not submitted"])
+    return out
+
+
+def part_summary(grades: list[StudentGrades]) -> list[dict]:
+    """Per part (in notebook order): max, graded count, mean, median, full/partial/zero counts."""
+    subs = [g for g in grades if g.submitted]
+    rows = []
+    for part in (subs[0].parts if subs else (grades[0].parts if grades else {})):
+        scores = [g.parts[part].score for g in subs]
+        done = [s for s in scores if s is not None]
+        mx = (subs or grades)[0].parts[part].max_score
+        rows.append(dict(part=part, max=mx, manual=(subs or grades)[0].parts[part].manual,
+                         graded=len(done), ungraded=len(scores) - len(done),
+                         mean=statistics.fmean(done) if done else None,
+                         median=statistics.median(done) if done else None,
+                         full=sum(s >= mx for s in done), zero=sum(s <= 0 for s in done),
+                         partial=sum(0 < s < mx for s in done)))
+    return rows
+
+
+def markdown_table(chapter: str, grades: list[StudentGrades]) -> str:
+    rows = part_summary(grades)
+    subs = [g for g in grades if g.submitted]
+    lines = [f"# {chapter}: scores per graded part", "",
+             f"{len(subs)} submissions of {len(grades)} students.", "",
+             "| part | max | mean | median | full marks | partial | zero | not graded |",
+             "|------|----:|-----:|-------:|-----------:|--------:|-----:|-----------:|"]
+    fmt = lambda v: "–" if v is None else f"{v:.2f}"  # noqa: E731
+    for r in rows:
+        name = r["part"] + (" (manual)" if r["manual"] else "")
+        lines.append(f"| {name} | {r['max']:g} | {fmt(r['mean'])} | {fmt(r['median'])} | {r['full']} | "
+                     f"{r['partial']} | {r['zero']} | {r['ungraded']} |")
+    if subs:
+        totals = [g.total for g in subs]
+        lines += ["", f"Total: mean {statistics.fmean(totals):.2f} / {subs[0].max_total:g}, "
+                      f"median {statistics.median(totals):.2f}."]
+    return "\n".join(lines) + "\n"
+
+
+def figure(chapter: str, grades: list[StudentGrades]):
+    """Stacked horizontal bar per part: share of submissions with full, partial, zero marks."""
+    from matplotlib.figure import Figure    # no pyplot: works headless, leaves no open figures
+    rows = part_summary(grades)
+    n = max(1, len([g for g in grades if g.submitted]))
+    fig = Figure(figsize=(7.5, 0.45 * len(rows) + 1.6), dpi=100)
+    ax = fig.subplots()
+    labels = [f"{r['part']} ({r['max']:g} pt{'s' if r['max'] != 1 else ''}{', manual' if r['manual'] else ''})"
+              for r in rows]
+    y = list(range(len(rows)))[::-1]
+    left = [0.0] * len(rows)
+    for key, colour, name in (("full", "#2e7d32", "full marks"), ("partial", "#f9a825", "partial"),
+                              ("zero", "#c62828", "zero"), ("ungraded", "#9e9e9e", "not graded")):
+        widths = [100.0 * r[key] / n for r in rows]
+        ax.barh(y, widths, left=left, color=colour, label=name, height=0.7)
+        for yi, l0, w in zip(y, left, widths):
+            if w >= 6:
+                ax.text(l0 + w / 2, yi, f"{round(w * n / 100)}", ha="center", va="center", fontsize=8,
+                        color="white" if key != "partial" else "black")
+        left = [a + b for a, b in zip(left, widths)]
+    for yi, r in zip(y, rows):
+        if r["mean"] is not None:
+            ax.text(101, yi, f"mean {r['mean']:.1f}/{r['max']:g}", va="center", fontsize=8)
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.set_xlim(0, 122)
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_xlabel(f"% of the {n} submissions")
+    ax.set_title(f"{chapter}: score per graded part ({n} submissions)", fontsize=10, pad=20)
+    ax.legend(ncol=4, fontsize=8, loc="lower center", bbox_to_anchor=(0.41, 1.0), frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.spines["bottom"].set_bounds(0, 100)
+    fig.tight_layout()
+    return fig
+
+
+def write_report(course_dir: Path, chapter: str, out: Path | None = None) -> tuple[Path, Path]:
+    """Write ``<out>/<chapter>_report.png`` and ``<out>/<chapter>_report.md``; return both paths."""
+    out = Path(out) if out else Path(course_dir) / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    grades = all_grades(course_dir, [chapter])
+    png, md = out / f"{chapter}_report.png", out / f"{chapter}_report.md"
+    figure(chapter, grades).savefig(png, bbox_inches="tight")
+    md.write_text(markdown_table(chapter, grades))
+    return png, md
