@@ -12,7 +12,8 @@ from pathlib import Path
 import nbformat
 
 from ae_helpers.course import ROOT
-from nbgrader_harness import fill, mistakes, solution_sources
+from kernel_grader import fixtures
+from nbgrader_harness import fill, solution_sources
 
 
 #: Where the release comes from; a test points it at its own course directory's fresh release.
@@ -27,11 +28,15 @@ def reference_answers(slug: str) -> dict[str, str]:
     return solution_sources(nbformat.read(ROOT / "solutions" / slug / f"{slug}.ipynb", as_version=4))
 
 
-def partial(slug: str, fixtures: list[str]):
+def mistakes(slug: str) -> dict[str, tuple[str, str]]:
+    return fixtures(slug, "mistakes")
+
+
+def partial(slug: str, names: list[str]):
     """The reference with the named mistake fixtures in place of their solution cells."""
     answers = dict(reference_answers(slug))
     table = mistakes(slug)
-    for name in fixtures:
+    for name in names:
         grade_id, wrong = table[name]
         answers[grade_id] = wrong
     return fill(release_nb(slug), answers)
