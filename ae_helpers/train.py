@@ -275,21 +275,37 @@ def evaluate(model: nn.Module, data, step: StepFn, batch_size: int = 1024) -> di
     return {k: float(v) / n for k, v in sums.items()}
 
 
+def _owner(fn) -> nn.Module | None:
+    """The module behind ``fn``: itself, or the module of a bound method such as ``vae.encode``."""
+    owner = fn if isinstance(fn, nn.Module) else getattr(fn, "__self__", None)
+    return owner if isinstance(owner, nn.Module) else None
+
+
 @torch.no_grad()
-def encode(module: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-           batch_size: int = 1024) -> torch.Tensor:
-    """Apply ``module`` to ``x`` (N, ...) in eval mode and batches; return a CPU tensor (N, ...)."""
-    if isinstance(module, nn.Module):
-        was_training = module.training
-        module.eval()
-        params = list(module.parameters())
-        device = params[0].device if params else torch.device("cpu")
-    else:
-        was_training, device = None, torch.device("cpu")
-    outs = [module(x[lo:lo + batch_size].to(device)).float().cpu() for lo in range(0, len(x), batch_size)]
-    if was_training is not None:
-        module.train(was_training)
-    return torch.cat(outs)
+def encode(module: Callable[[torch.Tensor], torch.Tensor | tuple], x: torch.Tensor,
+           batch_size: int = 1024, device: str | torch.device | None = None):
+    """Apply ``module`` to ``x`` (N, ...) in eval mode and in batches; return CPU tensors.
+
+    ``module`` is a module, a bound method of one (``vae.encode``) or a plain function. Batches
+    go to ``device``, by default the device of the module's parameters (CPU for a plain
+    function). Returns a float tensor (N, ...), or a tuple of them when ``module`` returns a
+    tuple, as a VAE encoder's ``(mu, logvar)``.
+    """
+    owner = _owner(module)
+    if device is None:
+        first = next(owner.parameters(), None) if owner is not None else None
+        device = first.device if first is not None else torch.device("cpu")
+    was_training = owner.training if owner is not None else None
+    if owner is not None:
+        owner.eval()
+    try:
+        outs = [module(x[lo:lo + batch_size].to(device)) for lo in range(0, len(x), batch_size)]
+    finally:
+        if owner is not None:
+            owner.train(was_training)
+    if isinstance(outs[0], (tuple, list)):
+        return tuple(torch.cat([out[k].float().cpu() for out in outs]) for k in range(len(outs[0])))
+    return torch.cat([out.float().cpu() for out in outs])
 
 
 def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:

@@ -467,6 +467,36 @@ def test_encode_accepts_a_plain_function():
     assert torch.equal(encode(lambda t: t[:, :3] * 2, x, batch_size=7), x[:, :3] * 2)
 
 
+class TwoHeads(nn.Module):
+    """A VAE-style encoder whose ``encode`` returns (mu, logvar), each (N, 2)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net, self.drop = nn.Linear(16, 4), nn.Dropout(0.5)
+
+    def encode(self, x):
+        return self.drop(self.net(x)).chunk(2, dim=1)
+
+
+@pytest.mark.parametrize("was_training", [True, False])
+def test_encode_of_a_bound_method_returning_a_tuple(was_training):
+    model = TwoHeads()
+    model.train(was_training)
+    x = toy_x(25)
+    mu, logvar = encode(model.encode, x, batch_size=10)
+    assert mu.shape == logvar.shape == (25, 2) and mu.device.type == "cpu"
+    assert model.training is was_training
+    with torch.no_grad():
+        assert torch.allclose(torch.cat([mu, logvar], dim=1), model.net(x), atol=1e-6)   # eval: no dropout
+
+
+def test_encode_sends_batches_to_the_given_device():
+    seen = []
+    codes = encode(lambda t: seen.append(t.device) or torch.zeros(len(t), 1), toy_x(10), batch_size=4,
+                   device="meta")
+    assert seen == [torch.device("meta")] * 3 and codes.shape == (10, 1)
+
+
 @pytest.mark.parametrize("was_training", [True, False])
 def test_reconstruct_keeps_the_input_shape(was_training):
     model = Dropped(64, 8)
