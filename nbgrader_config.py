@@ -7,10 +7,11 @@ ae_helpers reads), so the per-cell timeout below is sized for fast mode on a lap
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
-                                    LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, GetGrades,
+                                    IgnorePattern, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
 
 from ae_helpers.grading import GuardedExecute, HideHiddenTests
+from ae_helpers.sanitize import DropDuplicateIds, RestoreCellRoles
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -41,8 +42,13 @@ c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetad
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"[\s\S]*"
 
-# Locked cells are restored from the gradebook (nbgrader default); grade cells a student
-# deleted are added back so that their tests still run.
+# Before executing, a submission is sanitized: outputs cleared, duplicated cells reduced to one
+# graded copy, and every cell with a grade id given back its released role, source and points
+# from the gradebook (ae_helpers/sanitize.py: nbgrader's own steps fail on a copied test cell
+# or a flipped role and leave the whole notebook ungraded). Grade cells a student deleted are
+# added back so that their tests still run.
+c.Autograde.sanitize_preprocessors = [ClearOutput, DropDuplicateIds, OverwriteKernelspec,
+                                      RestoreCellRoles, CheckCellMetadata]
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback never shows hidden tests or the reference code inside them.

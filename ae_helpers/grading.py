@@ -5,6 +5,13 @@ whatever tags a submission gives it (nbclient skips cells tagged ``skip-executio
 would leave a test cell without an error and so with full marks), and before each graded test
 cell it silently restores what a submission may have changed to switch tests off (see
 ``ae_helpers.kernel_guard``). If that restore fails, the test cell gets an error and no points.
+The kernel is also fenced off the instructor's files (solutions, gradebook, other students'
+work) and from starting processes, so an answer cannot run the reference solution.
+
+If the kernel dies (``os._exit``, ``exit()``, a crash in native code, memory), the cell that
+was running gets an error saying so and every code cell after it an error saying it could not
+run: the notebook is still graded, the tests that ran before keep their points, the ones after
+score 0, and the student's feedback says why, instead of nbgrader dropping the whole notebook.
 
 ``HideHiddenTests`` runs when feedback is generated: it removes the hidden-test regions from
 test cells and drops the traceback frames of a test cell's own code, so that neither the
@@ -18,6 +25,7 @@ import re
 import secrets
 from pathlib import Path
 
+from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
@@ -92,15 +100,28 @@ GUARD_FAILED = ("GradingGuardError", "the notebook changed the Python or IPython
                 "IPython, numpy, torch, builtins or ae_helpers, then run the notebook again.")
 
 
+KERNEL_DIED = ("DeadKernelError", "the kernel died during this cell or just before it (os._exit, exit(), a "
+               "crash in native code or running out of memory); the cells below could not run and score 0.")
+NOT_RUN = ("DeadKernelError", "not run: the kernel died in an earlier cell ({}).")
+
+
+def with_error(cell, ename: str, evalue: str):
+    """``cell`` with an error output appended (nbgrader scores a graded cell with one 0)."""
+    cell.setdefault("outputs", []).append(NotebookNode(output_type="error", ename=ename, evalue=evalue,
+                                                       traceback=[f"{ename}: {evalue}"]))
+    return cell
+
+
 class GuardedExecute(Execute):
     """nbgrader's ``Execute`` that no cell tag can skip and that restores the kernel before tests."""
 
     _guard_name = None
+    _died_in = None
 
     def preprocess(self, nb, resources=None, km=None):
         # A fresh kernel per notebook, so a fresh guard; no tag a submission can know of
         # makes nbclient skip a cell.
-        self._guard_name = None
+        self._guard_name, self._died_in = None, None
         self.skip_cells_with_tag = "never-skip-" + secrets.token_hex(16)
         return super().preprocess(nb, resources, km)
 
@@ -120,12 +141,28 @@ class GuardedExecute(Execute):
         result = ((reply or {}).get("content", {}).get("user_expressions") or {}).get("guard", {})
         return result.get("status") == "ok" and result.get("data", {}).get("text/plain") == "'done'"
 
+    def private_paths(self) -> list[str]:
+        """What the kernel must not read: the course's solutions, submissions, autograded and
+        feedback folders, logs, the gradebook (hidden tests) and nbgrader's exchange."""
+        from nbgrader.coursedir import CourseDirectory
+        course = CourseDirectory(config=self.config)
+        root = Path(course.root)
+        paths = [root / d for d in (course.source_directory, course.submitted_directory,
+                                    course.autograded_directory, course.feedback_directory, "logs")]
+        if course.db_url.startswith("sqlite:///"):
+            paths.append(Path(course.db_url[len("sqlite:///"):].split("?")[0]))
+        exchange = self.config.get("Exchange", {}).get("root", "/srv/nbgrader/exchange")
+        return [str(p) for p in paths + [Path(exchange)]]
+
     async def _install_guard(self) -> None:
         name = "_ae_guard_" + secrets.token_hex(8)
         source = (Path(__file__).with_name("kernel_guard.py")).read_text()
+        own = (getattr(self, "resources", None) or {}).get("metadata", {}).get("path") or "."
         code = (f"import builtins as _ae_b\n_ae_ns = {{'__name__': 'ae_guard'}}\n"
                 f"exec({source!r}, _ae_ns)\n"
-                f"setattr(_ae_b, {name!r}, _ae_ns['Guard'](get_ipython()))\ndel _ae_b, _ae_ns")
+                f"setattr(_ae_b, {name!r}, _ae_ns['Guard'](get_ipython()))\n"
+                f"_ae_ns['fence']({self.private_paths()!r}, {str(Path(own).resolve())!r})\n"
+                f"del _ae_b, _ae_ns")
         if await self._silent(code):
             self._guard_name = name
         else:
@@ -134,6 +171,17 @@ class GuardedExecute(Execute):
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         if cell.cell_type != "code":
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        if self._died_in is not None:
+            ename, evalue = NOT_RUN
+            return with_error(cell, ename, evalue.format(self._died_in))
+        try:
+            return await self._execute_guarded(cell, cell_index, execution_count, store_history)
+        except DeadKernelError:
+            self._died_in = _meta(cell).get("grade_id") or f"cell {cell_index + 1}"
+            self.log.warning("kernel died in %s; the cells below are marked as not run", self._died_in)
+            return with_error(cell, *KERNEL_DIED)
+
+    async def _execute_guarded(self, cell, cell_index, execution_count, store_history):
         if self._guard_name is None:
             await self._install_guard()
         meta, guard_ok = _meta(cell), True
@@ -141,10 +189,8 @@ class GuardedExecute(Execute):
             guard_ok = await self._call_guard("restore()")
         cell = await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         if not guard_ok:
-            ename, evalue = GUARD_FAILED
-            cell.outputs.append(NotebookNode(output_type="error", ename=ename, evalue=evalue,
-                                             traceback=[f"{ename}: {evalue}"]))
-        elif meta.get("locked") and not meta.get("solution") and self._guard_name:
+            return with_error(cell, *GUARD_FAILED)
+        if meta.get("locked") and not meta.get("solution") and self._guard_name:
             names = imported_names(cell.source)
             if names:
                 await self._call_guard(f"record({names!r})")

@@ -7,9 +7,16 @@ test cell. ``restore`` undoes what a submission may have done to switch tests of
 - IPython hooks: input and AST transformers, a custom exception handler, event callbacks,
   methods patched onto the shell or the kernel object;
 - attributes of the modules that tests compare with (``builtins``, ``math``, ``operator``,
-  numpy, torch, ``ae_helpers.checks``) and the methods of ``torch.Tensor``;
+  numpy, torch, ``ae_helpers.checks``) or that the fence below resolves paths with (``os``,
+  ``posixpath``), and the methods of ``torch.Tensor``;
 - names that locked cells imported into the notebook's namespace (``check_close`` …), which
   ``record(names)`` notes after each locked cell.
+
+``fence(private, own)`` is installed once, with the guard: a Python audit hook (which code
+in the process cannot remove) that denies the kernel the instructor's files — the solutions,
+the gradebook with its hidden tests, other students' submissions and feedback — and with
+them every way round it the hook can see: new processes, links, renames, directory file
+descriptors, libc's file functions and the C API through ctypes.
 
 Everything here runs inside the student's kernel, so it raises the bar rather than making
 tampering impossible: graders who face determined attackers should also run autograde in a
@@ -18,9 +25,11 @@ container (INSTRUCTORS.md). The state lives in one object stored under a random 
 from __future__ import annotations
 
 import importlib
+import os
+import posixpath
 import sys
 
-MODULES = ("builtins", "math", "operator", "numpy", "numpy.testing", "torch",
+MODULES = ("builtins", "math", "operator", "os", "posixpath", "numpy", "numpy.testing", "torch",
            "torch.nn.functional", "torch.testing", "ae_helpers.checks")
 
 
@@ -102,3 +111,81 @@ def _is_module(value) -> bool:
 
 
 _MISSING = object()
+
+
+#: Audit events that start a process: a child process is not under the audit hook.
+PROCESS_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn",
+                            "os.fork", "os.forkpty", "pty.spawn", "os.startfile"})
+#: Audit events with paths: how many of the leading arguments are paths.
+PATH_EVENTS = {"open": 1, "os.rename": 2, "os.link": 2, "os.symlink": 2, "os.remove": 1, "os.rmdir": 1,
+               "os.truncate": 1, "os.chmod": 1, "os.chown": 1, "os.listdir": 1, "os.scandir": 1,
+               "os.utime": 1, "os.mkdir": 1, "sqlite3.connect": 1, "shutil.copyfile": 2,
+               "shutil.copytree": 2, "shutil.move": 2, "shutil.rmtree": 1}
+#: libc functions that would open files or start processes behind the hook's back.
+NATIVE = frozenset({"open", "open64", "openat", "openat64", "fopen", "fopen64", "freopen", "creat",
+                    "system", "popen", "fork", "vfork", "execv", "execve", "execvp", "execl", "execlp",
+                    "posix_spawn", "posix_spawnp", "syscall", "dlopen", "dlsym", "link", "symlink",
+                    "rename", "chdir", "fchdir"})
+
+
+def fence(private, own) -> None:
+    """Deny this process the ``private`` paths (and all inside them) except what is inside
+    ``own``; new processes; the libc functions and the C API through ctypes; and the ways
+    round a path check: relative paths that climb with ``..`` (they may be meant relative to a
+    directory descriptor), and links, renames or directory descriptors of a folder that holds
+    a private path. Paths are resolved through symlinks; if a submission replaced a function of
+    ``os`` or ``posixpath`` that resolving uses, every path event is denied."""
+    realpath, fspath, fsdecode, isdir, isabs, sep = (posixpath.realpath, os.fspath, os.fsdecode,
+                                                     posixpath.isdir, posixpath.isabs, os.sep)
+    roots = [realpath(p) for p in private]
+    own = realpath(own)
+    saved = [(module, dict(vars(module))) for module in (os, posixpath)]
+
+    def inside(path: str, folder: str) -> bool:
+        return path == folder or path.startswith(folder.rstrip(sep) + sep)
+
+    def patched() -> bool:
+        return any(vars(module).get(k) is not v for module, items in saved for k, v in items.items()
+                   if callable(v))
+
+    def path_denied(event: str, arg) -> str | None:
+        if arg is None or isinstance(arg, int):
+            return None
+        try:
+            raw = fsdecode(fspath(arg))
+            path = realpath(raw)
+        except Exception:
+            return "paths it cannot read"
+        if not isabs(raw) and ".." in raw.split(sep):
+            return "relative paths that climb with '..'"
+        if inside(path, own):
+            return None
+        if any(inside(path, root) for root in roots):
+            return "the instructor's files"
+        holds_private = any(inside(root, path) for root in roots)
+        if holds_private and (event != "open" or isdir(path)):
+            return "folders that hold the instructor's files"
+        return None
+
+    def denied(event: str, args) -> str | None:
+        if event in PROCESS_EVENTS:
+            return "new processes"
+        if event == "ctypes.dlsym":
+            name = args[1] if isinstance(args[1], str) else ""
+            return "native functions" if name in NATIVE or name.startswith(("Py", "_Py")) else None
+        if event not in PATH_EVENTS:
+            return None
+        if patched():
+            return "paths, now that os functions were replaced"
+        for arg in args[:PATH_EVENTS[event]]:
+            reason = path_denied(event, arg)
+            if reason:
+                return reason
+        return None
+
+    def hook(event, args):
+        reason = denied(event, args)
+        if reason:
+            raise PermissionError(f"grading runs without access to {reason} ({event})")
+
+    sys.addaudithook(hook)

@@ -139,6 +139,8 @@ def _notes(course_dir: Path, chapter: str, student: str, timeout: int | None) ->
                 if ename == "CellTimeoutError":
                     limit = f" after {timeout} s" if timeout else ""
                     notes.append(f"{name} stopped{limit} (Execute.timeout)")
+                elif str(out.get("evalue", "")).startswith("not run:"):
+                    continue     # a cell after the one where the kernel died
                 elif ename == "DeadKernelError" or "Kernel died" in str(out.get("evalue", "")):
                     notes.append(f"{name}: the kernel died")
                 elif out.get("output_type") == "stream" and "... Output truncated ..." in out.get("text", ""):

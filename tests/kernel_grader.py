@@ -114,26 +114,25 @@ class SharedKernelGrader:
             raise ValueError(f"part {grade_id!r} has no test cell test_{grade_id}* after it")
         return range(start, tests[-1] + 1)
 
-    def _run_span(self, grade_id: str, source: str) -> dict[str, tuple[float, float]]:
-        return {k: v[0] for k, v in self._run_span_outputs(grade_id, source).items()}
-
-    def _run_span_outputs(self, grade_id: str, source: str) -> dict[str, tuple[tuple[float, float], str]]:
-        scores = {}
-        for i in self.span(grade_id):
+    def _run_span(self, grade_id: str, source: str) -> dict[str, tuple[tuple[float, float], str]]:
+        """Run the span of ``grade_id`` with ``source`` in its solution cell: test id → (score, stdout)."""
+        span = self.span(grade_id)
+        results = {}
+        for i in span:
             cell = copy.deepcopy(self.nb.cells[i])
-            if i == self.span(grade_id).start:
+            if i == span.start:
                 cell.source = source
             self.client.execute_cell(cell, i)
             gid = meta(cell).get("grade_id", "")
             if meta(cell).get("grade") and gid.startswith(f"test_{grade_id}"):
-                scores[gid] = (score(cell), stdout(cell))
-        return scores
+                results[gid] = (score(cell), stdout(cell))
+        return results
 
     def grade_variant(self, grade_id: str, source: str) -> dict[str, tuple[float, float]]:
         """Scores of the test cells of ``grade_id`` with its solution cell replaced by ``source``."""
-        scores = self._run_span(grade_id, source)
+        scores = {k: v[0] for k, v in self._run_span(grade_id, source).items()}
         reference_source = self.nb.cells[self.span(grade_id).start].source
-        again = self._run_span_outputs(grade_id, reference_source)
+        again = self._run_span(grade_id, reference_source)
         self.reference_runs.setdefault(grade_id, []).append(again)
         lost = {k: v[0] for k, v in again.items() if v[0][0] < v[0][1]}
         if lost:

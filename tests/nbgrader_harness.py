@@ -99,12 +99,18 @@ class TempCourse:
                                 cwd=self.root, env=nbgrader_env(), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
 
-    def results(self, slug: str, log: str) -> dict[str, Result]:
+    def results(self, slug: str, log: str, feedback_for=None) -> dict[str, Result]:
+        """Scores of every graded student; feedback pages only for ``feedback_for`` (default all)."""
         from nbgrader.api import Gradebook, MissingEntry
-        run_nbgrader(["generate_feedback", slug, "--force"], self.root, check=False)
+        students = sorted(p.name for p in (self.root / "submitted").iterdir())
+        others = [s for s in students if feedback_for is not None and s not in feedback_for]
+        if len(others) < len(students):
+            run_nbgrader(["generate_feedback", slug, "--force"]
+                         + ([f"--CourseDirectory.student_id_exclude={','.join(others)}"] if others else []),
+                         self.root, check=False)
         out = {}
         with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}") as gb:
-            for student in sorted(p.name for p in (self.root / "submitted").iterdir()):
+            for student in students:
                 try:
                     sub = gb.find_submission(slug, student)
                 except MissingEntry:
@@ -121,8 +127,9 @@ class TempCourse:
 
 
 def grade(slug: str, submissions: dict[str, dict[str, object]], workers: int | None = None,
-          keep: Path | None = None) -> tuple[Path, dict[str, Result]]:
-    """Autograde ``submissions`` (student → {notebook file name → notebook}) of chapter ``slug``.
+          keep: Path | None = None, feedback_for=None) -> tuple[Path, dict[str, Result]]:
+    """Autograde ``submissions`` (student → {notebook file name → notebook}) of chapter ``slug``,
+    and generate the feedback of the students in ``feedback_for`` (default: all).
 
     Students are split over ``workers`` temporary courses (default: CPU count) graded in
     parallel. Returns (the release folder of the first course, results by student).
@@ -138,6 +145,6 @@ def grade(slug: str, submissions: dict[str, dict[str, object]], workers: int | N
     procs = [c.autograde_popen(slug) for c in courses]
     logs = [p.communicate()[0] for p in procs]
     with ThreadPoolExecutor(workers) as pool:
-        parts = list(pool.map(lambda cl: cl[0].results(slug, cl[1]), zip(courses, logs)))
+        parts = list(pool.map(lambda cl: cl[0].results(slug, cl[1], feedback_for), zip(courses, logs)))
     results = {k: v for part in parts for k, v in part.items()}
     return releases[0], results

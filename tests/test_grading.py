@@ -2,13 +2,17 @@
 
 For each chapter with a solutions notebook: the release generated from ``solutions/`` equals
 the committed ``exercises/``; the reference solution gets full marks; the blank release gets
-zero, also when it was tampered with (test cells edited, deleted, re-typed, tagged to be
-skipped, given more points; IPython hooks, numpy, torch or the checks patched from an answer
-cell; answers that return an object equal to everything); a composite of the mistake fixtures
+zero, also when it was tampered with (test cells edited, deleted, duplicated, re-typed, tagged
+to be skipped, re-flagged as answers, given more points; IPython hooks, numpy, torch or the
+checks patched from an answer cell; answers that return an object equal to everything or that
+run the instructor's solutions read from the grader's disk; the kernel exited with forged
+passing outputs left in the test cells); a composite of the mistake fixtures
 (the first of each part) loses points on every part and a composite of the alternative
 answers keeps full marks, which cross-checks the shared-kernel grading of every single
-fixture in ``test_grading_fixtures.py``; hidden tests and solution code reach neither the
-release nor the feedback.
+fixture in ``test_grading_fixtures.py``; one partial submission graded five times in fresh
+kernels gets the same scores each time; the reference with its test cells copied and
+re-flagged by accident keeps full marks; hidden tests and solution code reach neither the
+release nor the feedback (of the reference, the blank and the composite of mistakes).
 """
 from __future__ import annotations
 
@@ -37,17 +41,21 @@ def committed_release(slug):
     return nbformat.read(ROOT / "exercises" / slug / f"{slug}.ipynb", as_version=4)
 
 
+def _test_cells(nb):
+    return [c for c in nb.cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
+
+
 def _tests_replaced_by_pass(release):
     nb = copy.deepcopy(release)
-    for cell in nb.cells:
-        if nbgrader_meta(cell).get("grade") and cell.cell_type == "code":
-            cell.source = "pass"
+    for cell in _test_cells(nb):
+        cell.source = "pass"
     return nb
 
 
 def _tests_deleted(release):
     nb = copy.deepcopy(release)
-    nb.cells = [c for c in nb.cells if not (nbgrader_meta(c).get("grade") and c.cell_type == "code")]
+    tests = _test_cells(nb)
+    nb.cells = [c for c in nb.cells if c not in tests]
     return nb
 
 
@@ -63,7 +71,7 @@ def _test_cells_restructured(release):
     """Each test cell changed in one of four ways: tagged ``skip-execution``, re-typed to
     markdown, stripped of its nbgrader metadata, or renamed — and all moved to the top."""
     nb = copy.deepcopy(release)
-    tests = [c for c in nb.cells if nbgrader_meta(c).get("grade") and c.cell_type == "code"]
+    tests = _test_cells(nb)
     for i, cell in enumerate(tests):
         way = i % 4
         if way == 0:
@@ -78,6 +86,45 @@ def _test_cells_restructured(release):
             cell.metadata["nbgrader"]["grade_id"] += "_renamed"
             cell.source = "pass"
     nb.cells = tests + [c for c in nb.cells if c not in tests]
+    return nb
+
+
+def _forged_clean_outputs(nb):
+    """Every test cell looks as if it had run and passed."""
+    for cell in _test_cells(nb):
+        cell.execution_count = 1
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="all tests passed\n")]
+    return nb
+
+
+def _kernel_exit(release, code):
+    nb = _forged_clean_outputs(copy.deepcopy(release))
+    _code_answers(nb)[0].source = code
+    return nb
+
+
+def _tests_duplicated(release):
+    """Each test cell has a copy of itself (same grade id) with ``pass`` as source before and after it."""
+    nb = copy.deepcopy(release)
+    cells = []
+    for cell in nb.cells:
+        if cell in _test_cells(nb):
+            before, after = copy.deepcopy(cell), copy.deepcopy(cell)
+            before.source = after.source = "pass"
+            before.id, after.id = cell.id + "b", cell.id + "a"
+            cells += [before, cell, after]
+        else:
+            cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def _test_roles_flipped(release):
+    """Each test cell is re-flagged as an unlocked answer cell worth 0 points, its source ``pass``."""
+    nb = copy.deepcopy(release)
+    for cell in _test_cells(nb):
+        cell.metadata["nbgrader"].update(grade=False, solution=True, locked=False, points=0)
+        cell.source = "pass"
     return nb
 
 
@@ -116,6 +163,60 @@ for _op in "add radd sub rsub mul rmul truediv rtruediv pow rpow matmul rmatmul 
 '''
 
 
+STEAL = '''
+import ctypes, json, os, pathlib, subprocess
+
+
+def _libc_read(path):
+    fd = ctypes.CDLL(None).open(str(path).encode(), os.O_RDONLY)
+    if fd < 0:
+        raise OSError(path)
+    return os.read(fd, 10**8).decode()
+
+
+def _dir_fd_read(path):
+    return os.read(os.open(path.name, os.O_RDONLY, dir_fd=os.open(path.parent, os.O_RDONLY)), 10**8).decode()
+
+
+def _linked_read(path, make_link):
+    copy = pathlib.Path(f"copy{os.getpid()}.ipynb")
+    copy.unlink(missing_ok=True)
+    make_link(path, copy)
+    return copy.read_text()
+
+
+ROUTES = [lambda p: p.read_text(),
+          lambda p: subprocess.run(["cat", str(p)], capture_output=True, text=True, check=True).stdout,
+          lambda p: _linked_read(p, os.link), lambda p: _linked_read(p, os.symlink),
+          _dir_fd_read, _libc_read]
+
+
+def reference_of(grade_id):
+    """The instructor's solution of ``grade_id``, read from the course directory on the grader."""
+    slug = pathlib.Path.cwd().name
+    for route in ROUTES:
+        for up in pathlib.Path.cwd().parents:
+            try:
+                cells = json.loads(route(up / "solutions" / slug / f"{slug}.ipynb"))["cells"]
+            except Exception:
+                continue
+            return next("".join(c["source"]) for c in cells
+                        if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+    return "raise NotImplementedError('no route to the solutions')"
+'''
+
+
+def _answers_read_from_the_solutions(release):
+    """Every answer executes the instructor's solution of its cell, read from the grader's disk
+    by six routes: open, a subprocess, a hard link, a symlink, a directory descriptor, libc."""
+    nb = copy.deepcopy(release)
+    answers = _code_answers(nb)
+    for cell in answers:
+        cell.source = f"exec(reference_of({nbgrader_meta(cell)['grade_id']!r}))"
+    answers[0].source = STEAL + "\n" + answers[0].source
+    return nb
+
+
 def _answers_return_omni(release):
     """Every answer returns an object that compares equal (and smaller, and greater) to anything."""
     nb = copy.deepcopy(release)
@@ -129,9 +230,20 @@ def _answers_return_omni(release):
 #: Blank submissions that a student altered to fool the grader; none may score above 0.
 TAMPERINGS = {"tests-replaced-by-pass": _tests_replaced_by_pass, "tests-deleted": _tests_deleted,
               "points-inflated": _points_inflated, "tests-restructured": _test_cells_restructured,
-              "hooks-patched": _hooks_patched, "answers-return-omni": _answers_return_omni}
+              "hooks-patched": _hooks_patched, "answers-return-omni": _answers_return_omni,
+              "tests-duplicated": _tests_duplicated, "test-roles-flipped": _test_roles_flipped,
+              "kernel-exit": lambda nb: _kernel_exit(nb, "import os\nos._exit(0)"),
+              "ipython-exit": lambda nb: _kernel_exit(nb, "exit()"),
+              "answers-read-from-the-solutions": _answers_read_from_the_solutions}
 
 _graded: dict = {}
+
+#: The students whose feedback pages are generated and searched for leaks.
+FEEDBACK_FOR = ("reference", "blank", "mistakes")
+
+#: How many times one partial submission (the reference with a mistake in its last part) is
+#: graded, each time in a fresh nbgrader kernel.
+REGRADINGS = 5
 
 
 def composite(slug, kind) -> dict[str, str]:
@@ -153,7 +265,12 @@ def graded(slug):
             subs[f"tamper-{name_}"] = {name: tamper(release)}
         for kind in ("mistakes", "alternatives"):
             subs[kind] = {name: fill(release, {**reference, **composite(slug, kind)})}
-        release_dir, results = grade(slug, subs)
+        last_part, mistake = list(composite(slug, "mistakes").items())[-1]
+        for i in range(1, REGRADINGS + 1):
+            subs[f"partial-{i}"] = {name: fill(release, {**reference, last_part: mistake})}
+        subs["reference-tests-copied-and-reflagged"] = {
+            name: _test_roles_flipped(_tests_duplicated(fill(release, reference)))}
+        release_dir, results = grade(slug, subs, feedback_for=FEEDBACK_FOR)
         _graded[slug] = (release_dir, results)
     return _graded[slug]
 
@@ -237,10 +354,31 @@ def check_composite_of_alternatives_gets_full_marks(slug):
                                                    if v < result.max_scores[k]}
 
 
+def check_fresh_gradings_of_one_submission_agree(slug):
+    """Determinism: one partial submission, graded REGRADINGS times by nbgrader in fresh
+    kernels (spread over two course directories), gets the same score on every test cell."""
+    _, results = graded(slug)
+    runs = [results[f"partial-{i}"] for i in range(1, REGRADINGS + 1)]
+    assert 0 < runs[0].total < runs[0].max_total, runs[0].scores
+    differing = {k for run in runs[1:] for k in run.scores if run.scores[k] != runs[0].scores[k]}
+    assert not differing, f"scores that changed between gradings: {sorted(differing)}"
+
+
+def check_copied_and_reflagged_tests_are_graded_as_released(slug):
+    """Fairness: a student who copied every test cell and toggled its nbgrader role (test →
+    answer) keeps full marks with the reference answers; nbgrader alone leaves such a notebook
+    ungraded (see ae_helpers/sanitize.py)."""
+    _, results = graded(slug)
+    result = results["reference-tests-copied-and-reflagged"]
+    assert result.max_scores == results["reference"].max_scores
+    assert result.total == result.max_total, {k: v for k, v in result.scores.items() if v < result.max_scores[k]}
+
+
 def check_feedback_hides_hidden_tests_and_solutions(slug):
+    """Also in the error messages of the composite of mistakes, where tests fail."""
     _, results = graded(slug)
     src = source_nb(slug)
-    for student in ("reference", "blank"):
+    for student in FEEDBACK_FOR:
         page = results[student].feedback
         assert "hidden tests run here" in page, f"no feedback generated for {student}"
         leaked = leaks(src, "HIDDEN TESTS", visible_text(page))
@@ -283,6 +421,12 @@ def chapter_tests(slug: str) -> type:
 
         def test_feedback_hides_hidden_tests_and_solutions(self):
             check_feedback_hides_hidden_tests_and_solutions(slug)
+
+        def test_fresh_gradings_of_one_submission_agree(self):
+            check_fresh_gradings_of_one_submission_agree(slug)
+
+        def test_copied_and_reflagged_tests_are_graded_as_released(self):
+            check_copied_and_reflagged_tests_are_graded_as_released(slug)
 
         @pytest.mark.parametrize("tamper", list(TAMPERINGS))
         def test_tampered_blank_submission_still_scores_zero(self, tamper):

@@ -8,6 +8,8 @@ attacks are graded in tests/test_grading.py (``tamper-hooks``).
 """
 from __future__ import annotations
 
+import os
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -98,3 +100,84 @@ def test_imported_names_of_a_locked_cell():
     assert imported_names("import numpy as np\nfrom a.b import c, d as e\nimport x.y\nz = 1") == [
         "np", "c", "e", "x"]
     assert imported_names("def broken(:") == []
+
+
+# ----------------------------------------------------------------------------- the fence
+
+SECRET = "the reference solution"
+
+#: name → an expression that reads ``secret`` (a pathlib.Path to a file in the instructor's
+#: solutions folder) or ``course`` (the course root) by another route; each must fail.
+ROUTES = {
+    "open": "secret.read_text()",
+    "subprocess": "subprocess.run(['cat', str(secret)], capture_output=True, text=True).stdout",
+    "os.system": "os.system(f'cp {secret} stolen.txt') or pathlib.Path('stolen.txt').read_text()",
+    "hard link": "os.link(secret, 'hard.txt') or pathlib.Path('hard.txt').read_text()",
+    "symlink to the file": "os.symlink(secret, 'soft.txt') or pathlib.Path('soft.txt').read_text()",
+    "symlink to the course": "os.symlink(course, 'up') or pathlib.Path('up/solutions/ch/ch.ipynb').read_text()",
+    "rename": "os.rename(secret, 'moved.txt') or pathlib.Path('moved.txt').read_text()",
+    "relative path": "pathlib.Path('../../../solutions/ch/ch.ipynb').read_text()",
+    "directory descriptor": ("os.read(os.open('solutions/ch/ch.ipynb', os.O_RDONLY, "
+                             "dir_fd=os.open(course, os.O_RDONLY)), 1000).decode()"),
+    "chdir": "os.chdir(course) or pathlib.Path('solutions/ch/ch.ipynb').read_text()",
+    "/proc/self/cwd": "os.chdir(course) or pathlib.Path('/proc/self/cwd/solutions/ch/ch.ipynb').read_text()",
+    "libc open": ("os.read(ctypes.CDLL(None).open(str(secret).encode(), os.O_RDONLY), 1000).decode()"),
+    "C API": "ctypes.pythonapi.PySys_AddAuditHook",
+    "sqlite gradebook": "sqlite3.connect(course / 'gradebook.db').execute('select 1').fetchall()",
+    "another student": "(course / 'submitted' / 'bob' / 'ch' / 'ch.ipynb').read_text()",
+    "readlink replaced": ("setattr(os, 'readlink', lambda *a, **k: (_ for _ in ()).throw(OSError())) or "
+                          "pathlib.Path('soft2.txt').read_text()"),
+}
+
+PRELUDE = """import ctypes, os, pathlib, sqlite3, subprocess
+course = pathlib.Path({course!r})
+secret = course / 'solutions' / 'ch' / 'ch.ipynb'
+def attempt(route):
+    start = os.getcwd()
+    try:
+        return route()
+    except Exception as error:
+        return repr(error)
+    finally:
+        os.chdir(start)
+"""
+
+
+def _fence_notebook(course):
+    cells = [_cell(PRELUDE.format(course=str(course)), locked=True, grade_id="setup")]
+    for i, (name, expr) in enumerate(ROUTES.items()):
+        cells.append(_cell(f"got = attempt(lambda: {expr})\nassert {SECRET!r} not in str(got), {name!r}\n"
+                           f"assert 'PermissionError' in str(got), got",
+                           grade=True, locked=True, grade_id=f"test_r{i}", points=1))
+    cells.append(_cell(  # what honest code does still works
+        "import tempfile\npathlib.Path('mine.txt').write_text('ok')\nassert pathlib.Path('mine.txt').read_text() == 'ok'\n"
+        "with tempfile.TemporaryDirectory() as d:\n    (pathlib.Path(d) / 'x').write_text('y')\n"
+        "assert (course.parent / 'outside.txt').read_text() == 'data'\nimport numpy, torch\n"
+        "assert float(torch.ones(3).sum()) == 3.0",
+        grade=True, locked=True, grade_id="test_honest", points=1))
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
+def test_fence_keeps_the_kernel_out_of_the_instructors_files(tmp_path):
+    """Through every route the audit hook sees, the kernel cannot read the solutions, the
+    gradebook or another student's work, while reading its own folder, temporary folders and
+    data outside the course works."""
+    from traitlets.config import Config
+    course = tmp_path / "course"
+    own = course / "autograded" / "alice" / "ch"
+    for folder in (own, course / "solutions" / "ch", course / "submitted" / "bob" / "ch"):
+        folder.mkdir(parents=True)
+    for path in (course / "solutions" / "ch" / "ch.ipynb", course / "submitted" / "bob" / "ch" / "ch.ipynb"):
+        path.write_text(SECRET)
+    (course / "gradebook.db").write_text(SECRET)
+    (tmp_path / "outside.txt").write_text("data")
+    os.symlink(course / "solutions" / "ch" / "ch.ipynb", own / "soft2.txt")   # for "readlink replaced"
+    executor = GuardedExecute(timeout=60, config=Config({"CourseDirectory": {"root": str(course), "source_directory": "solutions"}}))
+    nb, _ = executor.preprocess(_fence_notebook(course), {"metadata": {"path": str(own)}})
+    failed = {c.metadata["nbgrader"]["grade_id"]: [o.get("evalue") for o in c.outputs if o.output_type == "error"]
+              for c in nb.cells if _errored(c)}
+    names = dict(zip([f"test_r{i}" for i in range(len(ROUTES))], ROUTES))
+    assert not failed, {names.get(k, k): v for k, v in failed.items()}
+    assert (course / "solutions" / "ch" / "ch.ipynb").read_text() == SECRET   # not moved either

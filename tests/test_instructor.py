@@ -309,8 +309,8 @@ def test_data_unpack_keeps_only_valid_data_set_files(tmp_path, data_folder, caps
 
 @pytest.mark.grading
 def test_parallel_autograde_of_a_small_class_with_broken_submissions(tmp_path, monkeypatch, capsys):
-    """reference, partial, blank, invalid JSON, a hanging cell and a correct answer that floods its
-    output, two workers, then a resume."""
+    """reference, partial, blank, invalid JSON, a hanging cell, a correct answer that floods its
+    output and one whose kernel crashes in a late cell; two workers, then a resume."""
     import class_simulation as sim
     course = instructor.init(tmp_path / "term", say=lambda s: None)
     instructor.release(course, [SLUG], say=lambda s: None)
@@ -323,18 +323,21 @@ def test_parallel_autograde_of_a_small_class_with_broken_submissions(tmp_path, m
     sim.submit(course, SLUG, "hang", sim.fill(sim.release_nb(SLUG), {**answers, "project": "import time\ntime.sleep(600)"}))
     flood = "for _ in range(100_000):\n    print('x' * 40)\n" + answers["recon_error"]      # 4 MB of output
     sim.submit(course, SLUG, "flood", sim.fill(sim.release_nb(SLUG), {**answers, "recon_error": flood}))
+    segfault = "import ctypes\nctypes.string_at(0)\n"                                   # dies in native code
+    sim.submit(course, SLUG, "crash", sim.fill(sim.release_nb(SLUG), {**answers, "recognise": segfault + answers["recognise"]}))
 
     assert instructor.main(["--course", str(course), "autograde", SLUG, "--workers", "2", "--timeout", "20"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.split() and line.split()[0] in
-             ("ref", "partial", "blank", "broken", "hang", "flood")}
+             ("ref", "partial", "blank", "broken", "hang", "flood", "crash")}
     assert "with 2 worker(s)" in out
     assert "FAILED: 01_linear_ae_pca.ipynb is not valid notebook JSON" in lines["broken"]
     assert "project stopped after 20 s (Execute.timeout)" in lines["hang"]
-    assert "5 of 6 submissions graded; needing attention: broken" in out
+    assert "recognise: the kernel died" in lines["crash"]
+    assert "6 of 7 submissions graded; needing attention: broken" in out
 
     grades = {g.student: g for g in report.all_grades(course, [SLUG])}
-    assert sorted(grades) == ["blank", "broken", "flood", "hang", "partial", "ref"]
+    assert sorted(grades) == ["blank", "broken", "crash", "flood", "hang", "partial", "ref"]
     assert all(g.submitted for g in grades.values())
     auto = {s: sum(p.score or 0 for p in g.parts.values() if not p.manual) for s, g in grades.items()}
     auto_max = sum(p.max_score for p in grades["ref"].parts.values() if not p.manual)
@@ -342,6 +345,9 @@ def test_parallel_autograde_of_a_small_class_with_broken_submissions(tmp_path, m
     assert 0 < auto["partial"] < auto_max and grades["partial"].parts["recon_error"].score == 0
     assert auto["blank"] == 0 and auto["broken"] == 0
     assert grades["hang"].parts["project"].score == 0 and grades["hang"].parts["pca_fit"].score > 0
+    # the crash costs the cells from the crash on, not the tests that ran before it
+    crash = grades["crash"].parts
+    assert crash["recognise"].score == 0 and crash["pca_fit"].score == crash["pca_fit"].max_score > 0
     # the flood costs nothing and is cut to nbgrader's output limit in the graded notebook
     assert auto["flood"] == auto_max
     assert (course / "autograded" / "flood" / SLUG / f"{SLUG}.ipynb").stat().st_size < 1_000_000
@@ -351,12 +357,12 @@ def test_parallel_autograde_of_a_small_class_with_broken_submissions(tmp_path, m
     # file, which is never marked graded) is graded again
     (course / "autograded" / "blank" / SLUG / f"{SLUG}.ipynb").unlink()
     before = {s: (course / "autograded" / s / SLUG / f"{SLUG}.ipynb").stat().st_mtime
-              for s in ("ref", "partial", "hang", "flood")}
+              for s in ("ref", "partial", "hang", "flood", "crash")}
     time.sleep(0.01)
     outcomes = {o.student: o for o in parallel_grading.autograde(course, SLUG, workers=2, say=lambda s: None)}
     assert {s: o.status for s, o in outcomes.items()} == {
-        "blank": "graded", "broken": "failed", "flood": "skipped", "hang": "skipped", "partial": "skipped",
-        "ref": "skipped"}
+        "blank": "graded", "broken": "failed", "crash": "skipped", "flood": "skipped", "hang": "skipped",
+        "partial": "skipped", "ref": "skipped"}
     assert outcomes["ref"].score == auto_max
     after = {s: (course / "autograded" / s / SLUG / f"{SLUG}.ipynb").stat().st_mtime for s in before}
     assert after == before
