@@ -85,6 +85,13 @@ class TempCourse:
         run_nbgrader(["generate_assignment", slug, "--force"], self.root)
         return self.root / "exercises" / slug
 
+    def copy_release(self, other: "TempCourse", slug: str) -> Path:
+        """Take the release and the gradebook that ``other`` generated for ``slug``."""
+        for folder in ("solutions", "exercises"):
+            shutil.copytree(other.root / folder / slug, self.root / folder / slug, dirs_exist_ok=True)
+        shutil.copy2(other.root / "gradebook.db", self.root / "gradebook.db")
+        return self.root / "exercises" / slug
+
     def submit(self, slug: str, student: str, notebooks: dict[str, object]) -> None:
         folder = self.root / "submitted" / student / slug
         folder.mkdir(parents=True, exist_ok=True)
@@ -131,14 +138,16 @@ def grade(slug: str, submissions: dict[str, dict[str, object]], workers: int | N
     """Autograde ``submissions`` (student → {notebook file name → notebook}) of chapter ``slug``,
     and generate the feedback of the students in ``feedback_for`` (default: all).
 
-    Students are split over ``workers`` temporary courses (default: CPU count) graded in
-    parallel. Returns (the release folder of the first course, results by student).
+    The release is generated once; students are split over ``workers`` temporary courses
+    (default: CPU count) that share it and are graded in parallel. Returns (the release
+    folder, results by student).
     """
     workers = max(1, min(workers or os.cpu_count() or 1, len(submissions)))
     base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix=f"grade-{slug}-"))
     courses = [TempCourse(base / f"course{i}") for i in range(workers)]
-    with ThreadPoolExecutor(workers) as pool:
-        releases = list(pool.map(lambda c: c.generate(slug), courses))
+    release = courses[0].generate(slug)
+    for course in courses[1:]:
+        course.copy_release(courses[0], slug)
     students = sorted(submissions)
     for i, student in enumerate(students):
         courses[i % workers].submit(slug, student, submissions[student])
@@ -147,4 +156,4 @@ def grade(slug: str, submissions: dict[str, dict[str, object]], workers: int | N
     with ThreadPoolExecutor(workers) as pool:
         parts = list(pool.map(lambda cl: cl[0].results(slug, cl[1], feedback_for), zip(courses, logs)))
     results = {k: v for part in parts for k, v in part.items()}
-    return releases[0], results
+    return release, results
