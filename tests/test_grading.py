@@ -4,13 +4,13 @@ For each chapter with a solutions notebook:
 
 - the release generated from ``solutions/`` equals the committed ``exercises/``;
 - the reference solution gets full marks;
-- the blank release gets zero, also when it was tampered with: test cells edited, deleted,
-  re-typed, tagged to be skipped or given more points; IPython hooks, numpy, torch or the
-  checks patched from an answer cell; answers that return an object equal to everything
-  (``TAMPERINGS``). For the first and the last chapter also: test cells duplicated or
-  re-flagged as answers, the kernel exited with forged passing outputs left in the test
-  cells, answers that run the instructor's solutions read from the grader's disk
-  (``ENGINE_TAMPERINGS``: they meet the same code whatever the chapter);
+- the blank release gets zero, also when it was tampered with: test cells deleted, re-typed,
+  renamed, stripped of their metadata or tagged to be skipped; IPython hooks, numpy, torch or
+  the checks patched from an answer cell; answers that return an object equal to everything
+  (``TAMPERINGS``). For the first and the last chapter also: test cells replaced by ``pass``,
+  given more points, duplicated or re-flagged as answers; the kernel exited with forged
+  passing outputs left in the test cells; answers that run the instructor's solutions read
+  from the grader's disk (``ENGINE_TAMPERINGS``: they meet the same code whatever the chapter);
 - a composite of the mistake fixtures (the first of each part) loses points on every part and
   a composite of the alternative answers keeps full marks, which cross-checks the
   shared-kernel grading of every single fixture in ``test_grading_fixtures.py``;
@@ -235,14 +235,16 @@ def _answers_return_omni(release):
 
 #: Blank submissions that a student altered to fool the grader; none may score above 0. What
 #: they meet depends on the chapter's cells and on how its tests compare: graded for every chapter.
-TAMPERINGS = {"tests-replaced-by-pass": _tests_replaced_by_pass, "tests-deleted": _tests_deleted,
-              "points-inflated": _points_inflated, "tests-restructured": _test_cells_restructured,
+#: (Deleted or renamed test cells are put back next to the cell before them in the source, so
+#: what happens depends on the chapter's cell order.)
+TAMPERINGS = {"tests-deleted": _tests_deleted, "tests-restructured": _test_cells_restructured,
               "hooks-patched": _hooks_patched, "answers-return-omni": _answers_return_omni}
 
 #: Tamperings that meet the same code whatever the chapter (nbgrader's sanitizer as the course
 #: configures it, the executor's handling of a dead kernel, the fence): graded for the first and
 #: the last chapter, with the honest edits of copied and re-flagged test cells, to keep CI short.
-ENGINE_TAMPERINGS = {"tests-duplicated": _tests_duplicated, "test-roles-flipped": _test_roles_flipped,
+ENGINE_TAMPERINGS = {"tests-replaced-by-pass": _tests_replaced_by_pass, "points-inflated": _points_inflated,
+                     "tests-duplicated": _tests_duplicated, "test-roles-flipped": _test_roles_flipped,
                      "kernel-exit": lambda nb: _kernel_exit(nb, "import os\nos._exit(0)"),
                      "ipython-exit": lambda nb: _kernel_exit(nb, "exit()"),
                      "answers-read-from-the-solutions": _answers_read_from_the_solutions}
