@@ -102,7 +102,8 @@ GUARD_FAILED = ("GradingGuardError", "the notebook changed the Python or IPython
 
 KERNEL_DIED = ("DeadKernelError", "the kernel died during this cell or just before it (os._exit, exit(), a "
                "crash in native code or running out of memory); the cells below could not run and score 0.")
-NOT_RUN = ("DeadKernelError", "not run: the kernel died in an earlier cell ({}).")
+NOT_RUN_PREFIX = "not run:"      # how ae-course autograde tells these cells from the one that died
+NOT_RUN = ("DeadKernelError", NOT_RUN_PREFIX + " the kernel died in an earlier cell ({}).")
 
 
 def with_error(cell, ename: str, evalue: str):

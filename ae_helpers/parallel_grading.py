@@ -126,6 +126,7 @@ def _record_zero(gb, course_dir: Path, chapter: str, student: str) -> None:
 
 def _notes(course_dir: Path, chapter: str, student: str, timeout: int | None) -> str:
     """Things an instructor should know about a graded notebook (cells stopped, kernel died)."""
+    from .grading import NOT_RUN_PREFIX    # needs nbgrader, which grading has anyway
     notes = []
     for path in sorted((Path(course_dir) / "autograded" / student / chapter).glob("*.ipynb")):
         try:
@@ -139,7 +140,7 @@ def _notes(course_dir: Path, chapter: str, student: str, timeout: int | None) ->
                 if ename == "CellTimeoutError":
                     limit = f" after {timeout} s" if timeout else ""
                     notes.append(f"{name} stopped{limit} (Execute.timeout)")
-                elif str(out.get("evalue", "")).startswith("not run:"):
+                elif str(out.get("evalue", "")).startswith(NOT_RUN_PREFIX):
                     continue     # a cell after the one where the kernel died
                 elif ename == "DeadKernelError" or "Kernel died" in str(out.get("evalue", "")):
                     notes.append(f"{name}: the kernel died")

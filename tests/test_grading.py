@@ -112,9 +112,9 @@ def _kernel_exit(release, code):
 def _tests_duplicated(release):
     """Each test cell has a copy of itself (same grade id) with ``pass`` as source before and after it."""
     nb = copy.deepcopy(release)
-    cells = []
+    tests, cells = _test_cells(nb), []
     for cell in nb.cells:
-        if cell in _test_cells(nb):
+        if cell in tests:
             before, after = copy.deepcopy(cell), copy.deepcopy(cell)
             before.source = after.source = "pass"
             before.id, after.id = cell.id + "b", cell.id + "a"
