@@ -1,0 +1,156 @@
+"""Run a lecture notebook top to bottom, on a chosen data set, and read back its claims.
+
+A lecture names its 28×28 data set once, in its setup cell, as ``DATASET = "mnist"``; the
+runner swaps that one line to run the same notebook on real Fashion-MNIST. Two data
+variants:
+
+- ``stand-in``: an empty data folder, so every data set falls back to its embedded
+  stand-in (8×8 digits, ``lfw_subset`` faces), as on a machine that has cached nothing;
+- ``real``: a data folder holding the real Fashion-MNIST of ``../shared/data/`` and a faces
+  file shaped like Olivetti (40 people × 10 photos, 64×64), and ``DATASET = "fashion_mnist"``.
+
+Claims (``ae_helpers.claims``) are logged to a file that the caller reads; in strict mode
+the first claim that does not hold stops the run. A *break* is a deliberate edit of the
+lecture (``old`` → ``new`` in one cell) that must make the named claims fail.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import numpy as np
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from ae_helpers import claims
+from ae_helpers.course import ROOT
+
+DATASET_LINE = re.compile(r'^DATASET = "(\w+)"', re.MULTILINE)
+SHARED_DATA = Path(os.environ.get("AE_SHARED_DATA", ROOT.parent / "shared" / "data"))
+FASHION = SHARED_DATA / "fashion_mnist.npz"
+
+
+@dataclass(frozen=True)
+class Break:
+    """A deliberate edit of one lecture cell: ``old`` (which must occur exactly once in the
+    notebook) becomes ``new``, and every claim whose name starts with one of ``claims``
+    must then fail."""
+
+    old: str
+    new: str
+    claims: tuple[str, ...]
+
+
+@dataclass
+class Run:
+    """What a lecture run left behind: the executed notebook, its claims, the error if any."""
+
+    notebook: nbformat.NotebookNode
+    claims: list[dict]
+    error: str | None
+
+    def failed_claims(self) -> list[str]:
+        return [c["what"] for c in self.claims if not c["holds"]]
+
+
+def lectures() -> list[Path]:
+    return sorted((ROOT / "lectures").glob("*.ipynb"))
+
+
+def dataset_of(nb) -> str | None:
+    """The data set named by the setup cell's ``DATASET = "…"`` line, or None."""
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    found = DATASET_LINE.findall(setup.source)
+    return found[0] if len(found) == 1 else None
+
+
+def uses_faces(nb) -> bool:
+    return any('load_dataset("faces"' in c.source for c in nb.cells if c.cell_type == "code")
+
+
+def apply_break(nb, brk: Break) -> None:
+    """Edit ``nb`` in place; fail loudly when ``brk.old`` does not occur exactly once."""
+    hits = [c for c in nb.cells if c.cell_type == "code" and brk.old in c.source]
+    count = sum(c.source.count(brk.old) for c in hits)
+    if count != 1:
+        raise AssertionError(f"break {brk.old!r} occurs {count} times in the lecture, expected exactly once: "
+                             "update the break to the lecture's current code")
+    hits[0].source = hits[0].source.replace(brk.old, brk.new)
+
+
+def olivetti_shaped_faces(n_people: int = 40, n_photos: int = 10, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Faces with Olivetti's layout (x uint8 (400, 64, 64), y person 0..39): the embedded
+    lfw_subset faces with generated views, scaled up to 64×64. Real Olivetti cannot be had
+    here; this exercises every count and size a lecture derives from that layout."""
+    import torch
+    import torch.nn.functional as F
+    from ae_helpers.data import lfw_faces_with_views
+    x, y = lfw_faces_with_views(n_views=n_photos)
+    keep = y < n_people
+    big = F.interpolate(torch.from_numpy(x[keep])[:, None], size=(size, size), mode="bilinear",
+                        align_corners=False)[:, 0]
+    return np.clip(np.rint(big.numpy() * 255), 0, 255).astype(np.uint8), y[keep]
+
+
+def real_data_folder(folder: Path) -> Path:
+    """Fill ``folder`` with the real-data cache: Fashion-MNIST (linked) and Olivetti-shaped faces."""
+    from ae_helpers.data import write_cache
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "fashion_mnist.npz"
+    if not target.exists():
+        target.symlink_to(FASHION.resolve())
+    if not (folder / "faces.npz").exists():
+        write_cache(folder / "faces.npz", *olivetti_shaped_faces())
+    return folder
+
+
+def prepare(path: Path, variant: str, breaks: tuple[Break, ...] = ()) -> nbformat.NotebookNode:
+    """The lecture at ``path``, set to run on ``variant`` ('stand-in' or 'real'), with ``breaks``."""
+    nb = nbformat.read(path, as_version=4)
+    if variant == "real" and dataset_of(nb):
+        setup = next(c for c in nb.cells if c.cell_type == "code")
+        setup.source = DATASET_LINE.sub('DATASET = "fashion_mnist"', setup.source)
+    for brk in breaks:
+        apply_break(nb, brk)
+    return nb
+
+
+def run(path: Path, variant: str, data_folder: Path, *, breaks: tuple[Break, ...] = (), strict: bool = True,
+        fast: bool = True, timeout: int = 600) -> Run:
+    """Execute the lecture at ``path`` in a fresh kernel and return its claims.
+
+    ``data_folder`` becomes ``AE_DATA_DIR`` (empty for the stand-in, see ``real_data_folder``).
+    With ``strict`` a claim that does not hold stops the run (``Run.error`` holds the cell's
+    traceback); cell errors are returned, not raised.
+    """
+    nb = prepare(path, variant, breaks)
+    with tempfile.TemporaryDirectory() as scratch:
+        log = Path(scratch) / "claims.jsonl"
+        env = {"AE_FAST": "1" if fast else "0", "AE_DATA_DIR": str(data_folder), "MPLBACKEND": "Agg",
+               claims.LOG_ENV: str(log), claims.STRICT_ENV: "strict" if strict else "record"}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(path.parent)}})
+            error = None
+            try:
+                client.execute()
+            except CellExecutionError as err:
+                error = str(err)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        return Run(nb, claims.read_log(log), error)
+
+
+def claim_sites(nb) -> int:
+    """How many ``claim(`` calls the lecture's code cells make (each must log at least once)."""
+    return sum(len(re.findall(r"(?<![\w.])claim\(", c.source)) for c in nb.cells if c.cell_type == "code")

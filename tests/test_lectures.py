@@ -1,0 +1,78 @@
+"""Every lecture runs top to bottom in fast mode, and every claim it makes holds.
+
+One source of truth: the lecture computes each claim's number and checks it with
+``ae_helpers.claims.claim`` beside the bound that makes it true; these tests only run the
+lecture and read what it logged. For each lecture:
+
+- on the embedded stand-ins (an empty data folder), every claim holds;
+- on real data (Fashion-MNIST from ``../shared/data/`` and Olivetti-shaped faces), every
+  claim holds — for lectures that load 28×28 images or faces;
+- with its deliberate breaks (``tests/lecture_breaks/lNN.py``) applied, every claim fails, and
+  each break fails the claims it names: no claim is one that cannot fail.
+
+A class per lecture keeps its runs on one xdist worker and spreads lectures over workers.
+"""
+from __future__ import annotations
+
+import os
+
+import nbformat
+import pytest
+
+import lecture_runner as lr
+from lecture_breaks import breaks_for
+
+pytestmark = pytest.mark.notebooks
+
+
+def _report(run: lr.Run) -> str:
+    return "\n".join(f"  {'ok ' if c['holds'] else 'NOT'} {c['what']} = {c['value']} ({c['bound']})"
+                     for c in run.claims)
+
+
+def _needs_real_data():
+    if not lr.FASHION.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"real Fashion-MNIST is missing at {lr.FASHION} (CI has ../shared beside the clone)")
+        pytest.skip(f"real Fashion-MNIST not found at {lr.FASHION} (set AE_SHARED_DATA)")
+
+
+def lecture_tests(path):
+    nb = nbformat.read(path, as_version=4)
+    slug = path.stem
+
+    class Lecture:
+        def test_runs_and_claims_hold_on_the_stand_in(self, tmp_path):
+            run = lr.run(path, "stand-in", tmp_path / "empty")
+            assert run.error is None, f"{slug} failed on the stand-in:\n{run.error}\nclaims:\n{_report(run)}"
+            assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
+
+        @pytest.mark.skipif(not (lr.dataset_of(nb) or lr.uses_faces(nb)), reason="uses no 28×28 data set or faces")
+        def test_runs_and_claims_hold_on_real_data(self, tmp_path):
+            _needs_real_data()
+            run = lr.run(path, "real", lr.real_data_folder(tmp_path / "real"))
+            assert run.error is None, f"{slug} failed on real data:\n{run.error}\nclaims:\n{_report(run)}"
+            assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
+
+        def test_every_claim_can_fail(self, tmp_path):
+            breaks = breaks_for(slug)
+            assert lr.claim_sites(nb) > 0, f"{slug} checks no claim: state its numbers with ae_helpers.claim"
+            assert breaks, f"{slug} has claims but no deliberate break in tests/lecture_breaks/l{slug[:2]}.py"
+            run = lr.run(path, "stand-in", tmp_path / "empty", breaks=tuple(breaks), strict=False)
+            assert run.error is None, f"{slug} with its breaks did not run to the end:\n{run.error}"
+            assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
+            failed = run.failed_claims()
+            for brk in breaks:
+                for name in brk.claims:
+                    assert any(w.startswith(name) for w in failed), (
+                        f"break {brk.old!r} → {brk.new!r} should make '{name}' fail:\n{_report(run)}")
+            held = [c["what"] for c in run.claims if c["holds"]]
+            assert not held, f"no break makes these claims fail: {held}\n{_report(run)}"
+
+    Lecture.__name__ = Lecture.__qualname__ = f"TestLecture{slug[:2]}"
+    return Lecture
+
+
+for _path in lr.lectures():
+    _cls = lecture_tests(_path)
+    globals()[_cls.__name__] = _cls
