@@ -430,3 +430,31 @@ def test_digits_read_directly_equal_scikit_learns_loader():
     x, y = ae_data._digits()
     d = load_digits()
     assert np.allclose(x, d.images / 16.0) and np.array_equal(y, d.target)
+
+
+# --------------------------------------------------------------------------- pinned (graded) data
+
+@pytest.mark.parametrize("fast_on", [True, False])
+@pytest.mark.parametrize("name, kind", [("digits", "digits"), ("mnist", "digits"), ("faces", "faces")])
+def test_pinned_data_ignore_the_cache_and_the_mode(name, kind, fast_on, data_folder, set_fast, monkeypatch):
+    """Graded exercises load pinned data: the same images on a bare machine in fast mode (what
+    the grader sees) and on a machine with real data cached, in either mode."""
+    monkeypatch.setitem(ae_data.FETCHERS, name if name != "digits" else "mnist", _fail_if_called(name))
+    set_fast(True)
+    bare = load_dataset(name, pinned=True)
+    _seed_cache(data_folder, "mnist", n=300, shape=(28, 28))
+    _seed_cache(data_folder, "faces", n=40 * 10, shape=(64, 64), n_classes=40)
+    set_fast(fast_on)
+    cached = load_dataset(name, pinned=True)
+    assert cached.name == bare.name == kind
+    for a, b in [(bare.x_train, cached.x_train), (bare.y_train, cached.y_train), (bare.x_test, cached.x_test)]:
+        assert torch.equal(a, b)
+    assert len(cached.x_train) <= config.FAST_MAX_TRAIN and len(cached.x_test) <= config.FAST_MAX_TEST
+    assert "pinned" in cached.source
+
+
+def test_pinned_data_say_once_what_they_are(data_folder, capsys):
+    load_dataset("digits", pinned=True)
+    load_dataset("digits", pinned=True)
+    out = capsys.readouterr().out
+    assert out.count("graded data: scikit-learn 8×8 digits") == 1 and "every machine" in out
