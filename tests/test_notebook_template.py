@@ -70,3 +70,16 @@ def test_sync_rewrites_badge_and_install_block():
 def test_colab_addresses_come_from_one_place():
     url = course.colab_url("lectures/x.ipynb")
     assert course.REPO in url and course.REPO in course.install_block()
+
+
+SOLUTIONS = sorted((course.ROOT / "solutions").glob("*/*.ipynb"))
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=[p.stem for p in SOLUTIONS])
+def test_graded_exercises_load_pinned_data(path):
+    """A grade must not depend on what the grading server has cached: exercises load the
+    embedded data sets through load_dataset(..., pinned=True), never a cache."""
+    calls = [m.group(0) for c in read(path).cells if c.cell_type == "code"
+             for m in re.finditer(r"load_dataset\([^)]*\)", c.source)]
+    unpinned = [call for call in calls if "pinned=True" not in call]
+    assert not unpinned, f"{path.stem} loads data that depend on the cache: {unpinned}; add pinned=True"
