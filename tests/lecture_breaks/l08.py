@@ -1,0 +1,31 @@
+"""Deliberate breaks of lectures/08_siamese_networks.ipynb: together they fail every claim."""
+from lecture_breaks import Break
+
+BREAKS = [
+    # a quarter of the pairs similar instead of half: the pairs are no longer balanced
+    Break("n_similar = n_pairs // 2", "n_similar = n_pairs // 4",
+          claims=("share of similar pairs among the balanced pairs",)),
+    # a step of 0 places inside the anchor's group is allowed: some pairs join an image with itself
+    Break("step = 1 + (u * (n_c - 1)).long()", "step = (u * n_c).long()",
+          claims=("no pair of an image with itself",)),
+    # 'random' pairs that compare each anchor with itself
+    Break("(y_seen[a] == y_seen[b])", "(y_seen[a] == y_seen[a])",
+          claims=("share of similar pairs among random pairs",)),
+    # the pair labels read the wrong way round (y = 1 taken as dissimilar): digits and faces
+    Break("contrastive_loss(model(xa), model(xb), y, margin=MARGIN)",
+          "contrastive_loss(model(xa), model(xb), 1 - y, margin=MARGIN)",
+          claims=("Siamese AUC, new images of the seen classes", "Siamese AUC minus the best baseline's, seen",
+                  "Siamese AUC, seen minus unseen", "Siamese AUC, new people",
+                  "Siamese AUC minus the best baseline's, new people", "genuine pairs accepted",
+                  "precision@")),
+    # a wrong baseline: the Siamese network compared with itself on the unseen classes
+    Break("best_unseen = max(v[1] for k, v in digits_auc.items() if not k.startswith(\"Siamese\"))",
+          "best_unseen = max(v[1] for k, v in digits_auc.items() if k.startswith(\"Siamese\"))",
+          claims=("Siamese AUC minus the best baseline's, unseen classes",)),
+    # positive and negative swapped: the triplet loss pulls other people closer
+    Break("triplet_loss(m(b[0]), m(b[1]), m(b[2]), margin=1.0)", "triplet_loss(m(b[0]), m(b[2]), m(b[1]), margin=1.0)",
+          claims=("triplet AUC minus pixels' AUC",)),
+    # the mean image added instead of subtracted: no centring
+    Break("cosine_auc(z - z.mean(dim=0), y_eval)", "cosine_auc(z + z.mean(dim=0), y_eval)",
+          claims=("new faces, pixels: cosine of centred minus Euclidean AUC",)),
+]
