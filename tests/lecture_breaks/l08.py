@@ -15,13 +15,10 @@ BREAKS = [
     Break("contrastive_loss(model(xa), model(xb), y, margin=MARGIN)",
           "contrastive_loss(model(xa), model(xb), 1 - y, margin=MARGIN)",
           claims=("Siamese AUC, new images of the seen classes", "Siamese AUC minus the best baseline's, seen",
-                  "Siamese AUC, seen minus unseen", "Siamese AUC, new people",
+                  "Siamese AUC, seen minus unseen", "Siamese lead over the best baseline, seen minus unseen",
+                  "Siamese AUC, new people",
                   "Siamese AUC minus the best baseline's, new people", "genuine pairs accepted",
                   "precision@")),
-    # a wrong baseline: the Siamese network compared with itself on the unseen classes
-    Break("best_unseen = max(v[1] for k, v in digits_auc.items() if not k.startswith(\"Siamese\"))",
-          "best_unseen = max(v[1] for k, v in digits_auc.items() if k.startswith(\"Siamese\"))",
-          claims=("Siamese AUC minus the best baseline's, unseen classes",)),
     # positive and negative swapped: the triplet loss pulls other people closer
     Break("triplet_loss(m(b[0]), m(b[1]), m(b[2]), margin=1.0)", "triplet_loss(m(b[0]), m(b[2]), m(b[1]), margin=1.0)",
           claims=("triplet AUC minus pixels' AUC",)),
