@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from ae_helpers import claims
 from ae_helpers.course import ROOT
@@ -125,7 +125,8 @@ def run(path: Path, variant: str, data_folder: Path, *, breaks: tuple[Break, ...
 
     ``data_folder`` becomes ``AE_DATA_DIR`` (empty for the stand-in, see ``real_data_folder``).
     With ``strict`` a claim that does not hold stops the run (``Run.error`` holds the cell's
-    traceback); cell errors are returned, not raised.
+    traceback); cell errors, a cell that times out and a kernel that dies are returned, not
+    raised, with the claims logged before them.
     """
     nb = prepare(path, variant, breaks)
     with tempfile.TemporaryDirectory() as scratch:
@@ -140,8 +141,8 @@ def run(path: Path, variant: str, data_folder: Path, *, breaks: tuple[Break, ...
             error = None
             try:
                 client.execute()
-            except CellExecutionError as err:
-                error = str(err)
+            except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+                error = f"{type(err).__name__}: {err}"     # the claims logged up to here are kept
         finally:
             for k, v in saved.items():
                 if v is None:
