@@ -44,7 +44,8 @@ class ImageData:
     ``x_train``/``x_test``: float32 tensors (N, H, W) with values in [0, 1];
     ``y_train``/``y_test``: int64 tensors (N,) of class (or identity) indices;
     ``image_shape``: (H, W); ``class_names[k]`` names label k; ``source`` says where the
-    pixels came from.
+    pixels came from; ``name`` is the data set they are (``"digits"`` when the 8×8 digits
+    stand in for ``"mnist"``), so a title made from it says what is shown.
     """
 
     name: str
@@ -320,7 +321,7 @@ def load_dataset(name: str, test_fraction: float = 0.2, seed: int = 0, pinned: b
                         f"{len(test)} test images, the same on every machine whatever it has cached.")
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
-    return ImageData(name=kind if pinned else name, x_train=xt[train], y_train=yt[train], x_test=xt[test], y_test=yt[test],
+    return ImageData(name=kind, x_train=xt[train], y_train=yt[train], x_test=xt[test], y_test=yt[test],
                      image_shape=(int(x.shape[1]), int(x.shape[2])),
                      class_names=_class_names(kind, y), source=source, notes=notes)
 

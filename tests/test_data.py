@@ -261,6 +261,7 @@ def test_offline_falls_back_to_embedded_and_says_so_once(monkeypatch, capsys, da
     monkeypatch.setitem(ae_data.FETCHERS, "mnist", fetch)
     d = load_dataset("mnist")
     assert d.image_shape == (8, 8)                       # the embedded digits
+    assert d.name == "digits", "the name says what the pixels are, so a title made from it is true"
     assert len(d.x_train) + len(d.x_test) == N_DIGITS
     out = capsys.readouterr().out
     assert len(out.splitlines()) == 1, out
@@ -307,7 +308,8 @@ def test_fast_mode_never_calls_the_downloader(fast, monkeypatch, capsys):
 def test_fast_mode_uses_a_cache_that_exists(fast, data_folder, monkeypatch):
     monkeypatch.setitem(ae_data.FETCHERS, "mnist", _fail_if_called("mnist"))
     _seed_cache(data_folder, "mnist", n=300, shape=(5, 7))
-    assert load_dataset("mnist").image_shape == (5, 7)
+    d = load_dataset("mnist")
+    assert d.image_shape == (5, 7) and d.name == "mnist"
 
 
 @pytest.mark.parametrize("name, shape", [("mnist", (8, 8)), ("faces", (25, 25))])
