@@ -282,9 +282,15 @@ def stratified_split(y: np.ndarray, test_fraction: float, seed: int) -> tuple[np
 
 
 def _subsample(idx: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """At most ``cap`` of ``idx`` (seeded), kept in the shuffled order of ``idx``.
+
+    The order matters: a file stored class by class (the Fashion-MNIST cache is) would
+    otherwise give a test set whose first images, the ones figures show, are all one class.
+    """
     if len(idx) <= cap:
         return idx
-    return np.sort(np.random.default_rng(seed).choice(idx, size=cap, replace=False))
+    keep = np.random.default_rng(seed).choice(len(idx), size=cap, replace=False)
+    return idx[np.sort(keep)]
 
 
 def load_dataset(name: str, test_fraction: float = 0.2, seed: int = 0, pinned: bool = False) -> ImageData:

@@ -143,6 +143,18 @@ def test_fast_mode_subsample_is_seeded(fast):
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.x_test, b.x_test)
 
 
+def test_fast_mode_mixes_the_classes_of_a_file_stored_class_by_class(fast, data_folder, monkeypatch):
+    monkeypatch.setattr(config, "FAST_MAX_TRAIN", 100)
+    monkeypatch.setattr(config, "FAST_MAX_TEST", 40)
+    x = _indexed_images(2000)
+    y = np.repeat(np.arange(10), 200).astype(np.int64)       # all 0s, then all 1s, … as Fashion's cache
+    _write_npz(data_folder / "fashion_mnist.npz", x=x, y=y)
+    d = load_dataset("fashion_mnist")
+    assert len(d.y_test) == 40
+    for labels in (d.y_train[:16], d.y_test[:16]):         # what a figure of the first images shows
+        assert len(set(labels.tolist())) >= 5, f"first images of a split come from few classes: {labels.tolist()}"
+
+
 def test_full_mode_does_not_subsample(capsys):
     d = load_dataset("digits")
     assert len(d.x_train) > config.FAST_MAX_TRAIN
