@@ -171,3 +171,26 @@ def check_between(value, low: float, high: float, name: str = "result", hint: st
               hint or "check the formula and the units (mean vs sum, per image vs per pixel).")
     _ok(verbose, f"{name} = {v:.4g} lies in [{low:g}, {high:g}]")
     return v
+
+
+def needs(*names: str, part: str) -> None:
+    """Fail with "solve part … first" unless every one of ``names`` is defined in the notebook.
+
+    A test cell that uses a variable an earlier cell of the student's makes calls this first,
+    so that a student who has not got there yet reads what to do instead of a ``NameError``::
+
+        needs("history", "model", part="2 (train the autoencoder)")
+    """
+    import __main__
+    namespace = vars(__main__)
+    try:                                  # in a Jupyter kernel the notebook's names live here
+        from IPython import get_ipython
+        shell = get_ipython()
+        if shell is not None:
+            namespace = shell.user_ns
+    except ImportError:
+        pass
+    missing = [n for n in names if n not in namespace]
+    if missing:
+        raise CheckError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not defined yet: "
+                         f"solve part {part} first and run its cells, then run this cell again.")

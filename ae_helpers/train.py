@@ -141,6 +141,15 @@ def _raise_nonfinite(sums: dict, first_bad: torch.Tensor, epoch: int, steps: int
             "a learning rate that is too high.")
 
 
+def _fast_note(n_epochs: int, epochs: int, data, batch_size: int) -> str:
+    """What fast mode trains, in optimiser steps (fast mode may run more epochs over far fewer
+    images, so "n epochs instead of m" alone would suggest it trains longer)."""
+    n = len(as_tensors(data)[0])
+    steps = n_epochs * -(-n // batch_size)
+    return (f"fast mode: {n_epochs} epochs over these {n} images ({steps} optimiser steps); "
+            f"full mode runs {epochs} epochs over the whole training set.")
+
+
 def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: int | None = None,
         batch_size: int = 128, lr: float = 3e-3, optimizer: torch.optim.Optimizer | None = None,
         val_data=None, after_step: Callable[[nn.Module], None] | None = None,
@@ -171,7 +180,7 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
     if config.fast_mode():
         n_epochs = fast_epochs if fast_epochs is not None else min(epochs, config.FAST_MAX_EPOCHS)
         if n_epochs != epochs:
-            config.say_once(f"fast-epochs:{epochs}:{n_epochs}", f"fast mode: training runs {n_epochs} epochs instead of {epochs}.")
+            config.say_once(f"fast-epochs:{epochs}:{n_epochs}", _fast_note(n_epochs, epochs, data, batch_size))
     else:
         n_epochs = epochs
     model.to(device)

@@ -334,3 +334,14 @@ def test_a_tensor_subclass_is_compared_by_its_data():
     with pytest.raises(checks.CheckError):
         checks.check_close(sneaky, torch.ones(3))
     checks.check_close(torch.ones(3).as_subclass(_SneakyTensor), torch.ones(3))
+
+
+def test_needs_names_the_part_to_solve_first(monkeypatch):
+    import __main__
+    monkeypatch.setattr(__main__, "history", [1.0], raising=False)
+    checks.needs("history", part="2 (train)")                    # defined: quiet
+    monkeypatch.delattr(__main__, "history")
+    with pytest.raises(CheckError, match=r"history is not defined yet: solve part 2 \(train\) first"):
+        checks.needs("history", part="2 (train)")
+    with pytest.raises(CheckError, match="codes, history are not defined"):
+        checks.needs("codes", "history", part="3")

@@ -126,6 +126,16 @@ def test_fast_mode_uses_fast_epochs(fast):
     assert fit(tiny_ae(), toy_x(), mse, epochs=20, fast_epochs=2, progress=False).epochs == 2
 
 
+def test_fast_mode_never_says_it_trains_longer(fast, capsys):
+    """More epochs over far fewer images: the note counts the optimiser steps it really runs."""
+    x = toy_x()
+    fit(tiny_ae(), x, mse, epochs=3, fast_epochs=6, batch_size=16, progress=False)
+    out = capsys.readouterr().out
+    steps = 6 * -(-len(x) // 16)
+    assert f"6 epochs over these {len(x)} images ({steps} optimiser steps)" in out, out
+    assert "instead of" not in out
+
+
 def test_fast_mode_keeps_short_runs(fast):
     assert fit(tiny_ae(), toy_x(), mse, epochs=2, progress=False).epochs == 2
 
