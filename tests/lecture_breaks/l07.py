@@ -2,9 +2,9 @@
 from lecture_breaks import Break
 
 BREAKS = [
-    # the KL loses its "−1": a constant ½ per latent, so the prior no longer costs 0 nats
-    # (the gradients are unchanged: training is not affected, only the convention checks)
-    Break("0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)", "0.5 * (mu ** 2 + logvar.exp() - logvar)",
+    # the prior with the wrong scale, N(0, 2²): the KL of a posterior equal to N(0, 1) is no longer 0 nats,
+    # and ½μ² no longer holds for a unit-variance posterior
+    Break("PRIOR = Normal(0.0, 1.0) ", "PRIOR = Normal(0.0, 2.0) ",
           claims=("KL at the prior", "KL with mu = 1")),
     # β weights the reconstruction term instead of the KL: the trade-off runs backwards,
     # β = 8 behaves like a small β (every latent on)
