@@ -7,10 +7,12 @@ ae_helpers reads), so the per-cell timeout below is sized for fast mode on a lap
 import os
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput, GetGrades,
-                                    IgnorePattern, LimitOutput, OverwriteKernelspec, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, ClearMarkScheme,
+                                    ClearOutput, ComputeChecksums, GetGrades, IgnorePattern,
+                                    IncludeHeaderFooter, InstantiateTests, LimitOutput, LockCells,
+                                    OverwriteKernelspec, SaveAutoGrades, SaveCells)
 
-from ae_helpers.grading import GuardedExecute, HideHiddenTests
+from ae_helpers.grading import GuardedExecute, HideHiddenTests, NamedStubs
 from ae_helpers.sanitize import DropDuplicateIds, RestoreCellRoles
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
@@ -23,6 +25,11 @@ c.CourseDirectory.release_directory = "exercises"
 # The stub a student sees in place of each solution.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+# ... and each stub's error names what to write ("pca_fit is not written yet: …"): nbgrader's
+# generate_assignment pipeline with ClearSolutions replaced by NamedStubs (same order otherwise).
+c.GenerateAssignment.preprocessors = [IncludeHeaderFooter, InstantiateTests, LockCells, NamedStubs, ClearOutput,
+                                      CheckCellMetadata, ComputeChecksums, SaveCells, ClearHiddenTests,
+                                      ClearMarkScheme, ComputeChecksums, CheckCellMetadata]
 
 # Autograde: a slow cell is stopped after a minute (fast mode needs seconds); a kernel that
 # dies is reported for that notebook only.

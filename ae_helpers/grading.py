@@ -28,7 +28,7 @@ from pathlib import Path
 from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
@@ -199,3 +199,41 @@ class GuardedExecute(Execute):
 
     # nbclient binds the synchronous ``execute_cell`` to its own coroutine: rebind it to ours.
     execute_cell = run_sync(async_execute_cell)
+
+
+STUB = "raise NotImplementedError()"
+
+
+def _enclosing_function(lines_before: list[str], indent: int) -> str | None:
+    """Name of the nearest ``def`` above, indented less than ``indent``; None at module level."""
+    for line in reversed(lines_before):
+        match = re.match(r"(\s*)def (\w+)\(", line)
+        if match and len(match.group(1)) < indent:
+            return match.group(2)
+    return None
+
+
+def named_stub(source: str, grade_id: str) -> str:
+    """``source`` with each bare ``raise NotImplementedError()`` given a message that says what
+    to write: the function whose body it stands in, or else the part (``grade_id``)."""
+    lines = source.split("\n")
+    for i, line in enumerate(lines):
+        if line.strip() != STUB:
+            continue
+        indent = len(line) - len(line.lstrip())
+        owner = _enclosing_function(lines[:i], indent)
+        what = (f"write {owner}: replace this line with its body" if owner
+                else f"write part '{grade_id}': replace this line with your code")
+        lines[i] = line[:indent] + f'raise NotImplementedError("{what}, as the task above describes.")'
+    return "\n".join(lines)
+
+
+class NamedStubs(ClearSolutions):
+    """nbgrader's ClearSolutions, whose code stubs say what to write instead of a bare
+    ``NotImplementedError`` (see ``named_stub``)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == "code" and _meta(cell).get("solution"):
+            cell.source = named_stub(cell.source, _meta(cell).get("grade_id", "?"))
+        return cell, resources
