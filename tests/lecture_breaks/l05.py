@@ -8,7 +8,10 @@ BREAKS = [
           claims=("largest |closed form − torch.func|",)),
     # the CAE's penalty weight forgotten: the 'CAE' is the plain autoencoder
     Break("LAMBDA = 0.1 ", "LAMBDA = 0.0 ",
-          claims=("‖J‖_F CAE / plain", "code moves CAE / plain", "test error CAE / plain")),
+          claims=("‖J‖_F CAE / plain", "code moves CAE / plain")),
+    # the sweep's largest λ replaced by 0: the 'CAE' there is the plain autoencoder, and costs no reconstruction
+    Break("lambdas = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0]", "lambdas = [0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 0.0]",
+          claims=("test error CAE / plain at the sweep's largest λ",)),
     # the 'DAE' trained without noise: it is the plain autoencoder too
     Break('"DAE": train(dae_step)', '"DAE": train(plain_step)',
           claims=("‖J‖_F DAE / plain", "‖J‖_F CAE / DAE", "test error DAE / plain", "noisy error DAE / plain",
