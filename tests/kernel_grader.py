@@ -76,6 +76,7 @@ class SharedKernelGrader:
         self.client.resources = {"metadata": {"path": str(self.workdir)}}
         self.client.skip_cells_with_tag = "never-skip"
         self._context = None
+        self._dirty_from: int | None = None    # first cell left in a variant's state, if any
         self.reference: dict[str, tuple[float, float]] = {}
         #: grade_id of a part → one record per time its reference span ran: {test id: (score, stdout)}
         self.reference_runs: dict[str, list[dict]] = {}
@@ -128,9 +129,37 @@ class SharedKernelGrader:
                 results[gid] = (score(cell), stdout(cell))
         return results
 
-    def grade_variant(self, grade_id: str, source: str) -> dict[str, tuple[float, float]]:
-        """Scores of the test cells of ``grade_id`` with its solution cell replaced by ``source``."""
+    def _run_cells(self, cells: range) -> dict[str, tuple[float, float]]:
+        """Run ``cells`` as they stand in the reference; scores of the test cells among them."""
+        scores = {}
+        for i in cells:
+            cell = copy.deepcopy(self.nb.cells[i])
+            self.client.execute_cell(cell, i)
+            if meta(cell).get("grade") and cell.cell_type == "code":
+                scores[meta(cell)["grade_id"]] = score(cell)
+        return scores
+
+    def _restore_before(self, start: int) -> None:
+        """Re-run with the reference the cells from the first one a variant's rest left changed
+        up to ``start``, so that a span starting there sees the reference state."""
+        if self._dirty_from is not None and self._dirty_from < start:
+            self._run_cells(range(self._dirty_from, start))
+        self._dirty_from = None if self._dirty_from is None else max(self._dirty_from, start)
+
+    def grade_variant(self, grade_id: str, source: str,
+                      rest: dict | None = None) -> dict[str, tuple[float, float]]:
+        """Scores of the test cells of ``grade_id`` with its solution cell replaced by ``source``.
+
+        ``rest``: a dict to fill with the scores of every test cell after the span, run with the
+        variant in place (the cells between and the later parts' reference answers included),
+        which shows whether one mistake costs points in other parts too.
+        """
+        span = self.span(grade_id)
+        self._restore_before(span.start)
         scores = {k: v[0] for k, v in self._run_span(grade_id, source).items()}
+        if rest is not None:
+            rest.update(self._run_cells(range(span.stop, len(self.nb.cells))))
+            self._dirty_from = span.stop
         reference_source = self.nb.cells[self.span(grade_id).start].source
         again = self._run_span(grade_id, reference_source)
         self.reference_runs.setdefault(grade_id, []).append(again)

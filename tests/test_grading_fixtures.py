@@ -24,14 +24,22 @@ _cache: dict = {}
 
 
 def graded_variants(slug: str):
-    """(reference scores, {fixture name: scores of its part}, reference re-runs per part)."""
+    """(reference scores, {fixture name: scores of its part}, reference re-runs per part,
+    {mistake name: scores of every test cell after its part, graded with the mistake in place}).
+
+    Fixtures run part by part in notebook order, so that a mistake's later cells are put back
+    once per part (``SharedKernelGrader._restore_before``)."""
     if slug not in _cache:
+        order = {gid: i for i, gid in enumerate(code_parts(slug))}
+        variants = [(kind, name, gid, source) for kind in ("mistakes", "alternatives")
+                    for name, (gid, source) in fixtures(slug, kind).items()]
+        variants.sort(key=lambda v: (order.get(v[2], len(order)), v[0] != "mistakes", v[1]))
         with SharedKernelGrader(slug) as grader:
-            out = {}
-            for kind in ("mistakes", "alternatives"):
-                for name, (gid, source) in fixtures(slug, kind).items():
-                    out[name] = grader.grade_variant(gid, source)
-            _cache[slug] = (grader.reference, out, grader.reference_runs)
+            out, later = {}, {}
+            for kind, name, gid, source in variants:
+                rest = later.setdefault(name, {}) if kind == "mistakes" else None
+                out[name] = grader.grade_variant(gid, source, rest=rest)
+            _cache[slug] = (grader.reference, out, grader.reference_runs, later)
     return _cache[slug]
 
 
@@ -45,7 +53,7 @@ def chapter_tests(slug: str) -> type:
 
     class Chapter:
         def test_reference_gets_full_marks_in_the_shared_kernel(self):
-            reference, _, _ = graded_variants(slug)
+            reference = graded_variants(slug)[0]
             lost = {k: v for k, v in reference.items() if v[0] < v[1]}
             assert reference and not lost, f"the reference lost points: {lost}"
 
@@ -64,6 +72,15 @@ def chapter_tests(slug: str) -> type:
             got, maximum = sum(s for s, _ in scores.values()), sum(m for _, m in scores.values())
             assert maximum > 0, "the part has no test cells"
             assert got < maximum, f"mistake {fixture} kept all {maximum:g} points: {scores}"
+
+        @pytest.mark.parametrize("fixture", list(fixtures(slug, "mistakes")))
+        def test_mistake_costs_no_points_in_other_parts(self, fixture):
+            """One mistake costs its own points once: with it in place, every later cell runs and
+            every test cell of every other part keeps full marks."""
+            own = f"test_{fixture.split('--')[0]}"
+            later = graded_variants(slug)[3][fixture]
+            lost = {k: v for k, v in later.items() if not k.startswith(own) and v[0] < v[1]}
+            assert not lost, f"mistake {fixture} also lost points in other parts: {lost}"
 
         @pytest.mark.parametrize("fixture", list(fixtures(slug, "alternatives")))
         def test_alternative_answer_keeps_full_marks(self, fixture):
