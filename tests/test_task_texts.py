@@ -156,3 +156,20 @@ def test_every_hidden_bound_is_stated_in_its_task(slug):
                for gid, text, hidden in parts_of(solutions(slug))}
     missing = {gid: values for gid, values in missing.items() if values}
     assert not missing, f"{slug}: hidden tests compare against numbers their task does not state: {missing}"
+
+
+# --------------------------------------------------------------------------- time limit
+
+def grading_time_limit() -> int:
+    """``c.Execute.timeout`` of the course's nbgrader configuration, in seconds."""
+    text = (ROOT / "nbgrader_config.py").read_text()
+    return int(re.search(r"^c\.Execute\.timeout\s*=\s*(\d+)", text, re.M).group(1))
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_the_introduction_states_the_grading_time_limit(slug):
+    """The task text says what the per-cell limit really is (not 'a few seconds')."""
+    limit = grading_time_limit()
+    intro = "\n".join(c.source for c in release(slug).cells[:4] if c.cell_type == "markdown")
+    assert re.search(rf"(?<!\d){limit}\s?(s\b|seconds)", intro), (
+        f"{slug}: the introduction does not state the per-cell time limit of grading ({limit} s)")
