@@ -8,12 +8,15 @@ every claim with its number.
 ``$AE_SHARED_DATA``) with Olivetti-shaped faces; ``stand-in`` on the embedded data sets.
 Each lecture runs in a child process of its own; the peak memory is the largest resident
 set of that lecture's kernel (``getrusage(RUSAGE_CHILDREN).ru_maxrss`` in the child, read
-after the kernel has exited). Claims are not strict here: every claim is printed, held or not.
+after the kernel has exited), its CPU time (user + system) is printed beside the wall time
+with the load average, so that a run on a busy machine still says what it cost.
+Claims are not strict here: every claim is printed, held or not.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -32,8 +35,10 @@ def run_one(path: str, variant: str, fast: bool, out: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = lr.real_data_folder(Path(tmp) / "real") if variant == "real" else Path(tmp) / "empty"
         run = lr.run(Path(path), variant, folder, strict=False, fast=fast, timeout=3600)
-    kernel_peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20     # KiB → GiB
-    Path(out).write_text(json.dumps({"claims": run.claims, "error": run.error, "peak_gb": kernel_peak_gb}))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    kernel_peak_gb = usage.ru_maxrss / 2**20                                               # KiB → GiB
+    Path(out).write_text(json.dumps({"claims": run.claims, "error": run.error, "peak_gb": kernel_peak_gb,
+                                     "cpu_s": usage.ru_utime + usage.ru_stime}))
 
 
 def main() -> None:
@@ -65,7 +70,8 @@ def main() -> None:
         results[path.stem] = result
         claims = result.get("claims", [])
         held = sum(c["holds"] for c in claims)
-        print(f"\n== {path.stem}: {seconds:.0f} s, kernel peak memory {result.get('peak_gb', float('nan')):.2f} GiB, "
+        print(f"\n== {path.stem}: {seconds:.0f} s (kernel CPU time {result.get('cpu_s', float('nan')):.0f} s, "
+              f"load {os.getloadavg()[0]:.1f}), kernel peak memory {result.get('peak_gb', float('nan')):.2f} GiB, "
               f"{held}/{len(claims)} claims hold" + ("" if result.get("error") is None else ", ERROR"))
         for c in claims:
             print(f"   {'ok ' if c['holds'] else 'NOT'}  {c['what']} = {c['value']:.4g} ({c['bound']})"
