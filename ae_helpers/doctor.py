@@ -101,6 +101,11 @@ def checks() -> list[tuple[str, str, str]]:
     except Exception as err:
         out.append(("FAIL", f"no python3 Jupyter kernel ({type(err).__name__})",
                     "pip install ipykernel && python -m ipykernel install --sys-prefix"))
+    from .sandbox import INSTALL_HINT, available
+    reason = available()
+    out.append(("ok", "grading sandbox: bubblewrap works (each grading kernel runs isolated)", "") if reason is None
+                else ("warn", f"grading sandbox off: {reason}",
+                      INSTALL_HINT if "not installed" in reason else "grading still works, guarded in-process only"))
     folder = config.data_dir()
     out.append(("ok", f"data directory {folder}", ""))
     for name in ae_data.NAMES:

@@ -23,17 +23,29 @@ from __future__ import annotations
 import ast
 import re
 import secrets
+import sys
 from pathlib import Path
 
 from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
+from traitlets import Enum
 from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 HIDDEN_NOTE = "# (hidden tests run here during grading)"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    """A warning on stderr, once per grading process."""
+    if message not in _said:
+        _said.add(message)
+        print(f"ae_helpers.grading: {message}", file=sys.stderr)
 
 
 def strip_hidden(source: str) -> str:
@@ -114,10 +126,25 @@ def with_error(cell, ename: str, evalue: str):
 
 
 class GuardedExecute(Execute):
-    """nbgrader's ``Execute`` that no cell tag can skip and that restores the kernel before tests."""
+    """nbgrader's ``Execute`` that no cell tag can skip and that restores the kernel before tests;
+    the kernel runs in the OS sandbox of ``sandbox.py`` where bubblewrap works (``sandbox``)."""
 
     _guard_name = None
     _died_in = None
+    sandbox = Enum(["auto", "on", "off"], "auto", help="Run each kernel under bubblewrap: 'auto' where "
+                   "it works (said once where it does not), 'on' always (grading fails without it), "
+                   "'off' never.").tag(config=True)
+
+    def create_kernel_manager(self):
+        from . import sandbox
+        reason = sandbox.available() if self.sandbox != "off" else None
+        if self.sandbox == "on" and reason:
+            raise RuntimeError(f"GuardedExecute.sandbox = 'on', but {reason}")
+        if self.sandbox != "off" and reason is None:
+            self.kernel_manager_class = sandbox.SandboxedKernelManager
+        elif self.sandbox == "auto":
+            _say_once(f"grading runs without the OS sandbox: {reason}")
+        return super().create_kernel_manager()
 
     def preprocess(self, nb, resources=None, km=None):
         # A fresh kernel per notebook, so a fresh guard; no tag a submission can know of

@@ -236,6 +236,17 @@ def test_doctor_passes_here_and_reports_each_item(capsys, data_folder):
     assert "data mnist: not cached" in out and "ae-course data fetch" in out
 
 
+def test_doctor_reports_the_grading_sandbox_and_how_to_install_it(monkeypatch, capsys, data_folder):
+    from ae_helpers import sandbox
+    monkeypatch.setattr(sandbox, "available", lambda: f"bwrap is not installed: {sandbox.INSTALL_HINT}")
+    assert doc.doctor() == 0                       # a warning: grading works without it
+    out = capsys.readouterr().out
+    assert "warn  grading sandbox off: bwrap is not installed" in out and "apt-get install bubblewrap" in out
+    monkeypatch.setattr(sandbox, "available", lambda: None)
+    doc.doctor()
+    assert "ok    grading sandbox: bubblewrap works" in capsys.readouterr().out
+
+
 def test_doctor_fails_when_something_required_is_missing(monkeypatch, capsys, data_folder):
     real = doc._version
     monkeypatch.setattr(doc, "_version", lambda m: None if m == "nbgrader" else real(m))
