@@ -11,7 +11,7 @@ BREAKS = [
     Break("LAMBDA_L1 = 0.1", "LAMBDA_L1 = 0.0",
           claims=("active ReLU units per input: L1 / no penalty", "test error: L1 / no penalty")),
     # the KL without its second term: negative for q > ρ, and not the Bernoulli KL
-    Break(" + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))", "",
+    Break(" + (1 - rho) * (1 - q).log())", ")",
           claims=("KL(ρ‖q) > 0", "largest difference from torch.distributions")),
     # the penalty forgotten in the loss: every β trains the same unpenalised network
     Break('return {"loss": rec + beta * penalty,', 'return {"loss": rec,',
