@@ -147,7 +147,7 @@ def _fast_note(n_epochs: int, epochs: int, data, batch_size: int) -> str:
     n = len(as_tensors(data)[0])
     steps = n_epochs * -(-n // batch_size)
     return (f"fast mode: {n_epochs} epochs over these {n} images ({steps} optimiser steps); "
-            f"full mode runs {epochs} epochs over the whole training set.")
+            f"full mode runs {epochs} epochs over the data it is given.")
 
 
 def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: int | None = None,
