@@ -163,7 +163,8 @@ def _fence_notebook(course):
 def test_fence_keeps_the_kernel_out_of_the_instructors_files(tmp_path):
     """Through every route the audit hook sees, the kernel cannot read the solutions, the
     gradebook or another student's work, while reading its own folder, temporary folders and
-    data outside the course works."""
+    data outside the course works. The fence alone (sandbox off): it is the second layer, and
+    must hold where bubblewrap is missing (the sandbox mounts no file outside the data cache)."""
     from traitlets.config import Config
     course = tmp_path / "course"
     own = course / "autograded" / "alice" / "ch"
@@ -174,7 +175,8 @@ def test_fence_keeps_the_kernel_out_of_the_instructors_files(tmp_path):
     (course / "gradebook.db").write_text(SECRET)
     (tmp_path / "outside.txt").write_text("data")
     os.symlink(course / "solutions" / "ch" / "ch.ipynb", own / "soft2.txt")   # for "readlink replaced"
-    executor = GuardedExecute(timeout=60, config=Config({"CourseDirectory": {"root": str(course), "source_directory": "solutions"}}))
+    executor = GuardedExecute(timeout=60, sandbox="off",
+                              config=Config({"CourseDirectory": {"root": str(course), "source_directory": "solutions"}}))
     nb, _ = executor.preprocess(_fence_notebook(course), {"metadata": {"path": str(own)}})
     failed = {c.metadata["nbgrader"]["grade_id"]: [o.get("evalue") for o in c.outputs if o.output_type == "error"]
               for c in nb.cells if _errored(c)}
