@@ -2,7 +2,7 @@
 
     ae-course init DIR                      a course directory for a term
     ae-course release [CHAPTERS...]         student release (exercises/<chapter>/) + gradebook entry
-    ae-course autograde CHAPTER [--workers N] [--force] [--timeout S]
+    ae-course autograde CHAPTER [--workers N] [--force] [--timeout S] [--shard K/N] [--db-url URL]
     ae-course feedback CHAPTER              feedback/<student>/<chapter>/*.html
     ae-course export [--out grades.csv]     one row per student × chapter × graded part
     ae-course report CHAPTER [--out DIR]    score distribution per graded part (PNG + markdown)
@@ -15,6 +15,7 @@ else ``$AE_COURSE_DIR``, else the current folder. INSTRUCTORS.md describes a who
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
@@ -141,6 +142,33 @@ def feedback(course_dir: Path, chapter: str, force: bool = False, say=print) -> 
 
 # ----------------------------------------------------------------------------- command line
 
+def _shard_arg(text: str) -> tuple[int, int]:
+    from .parallel_grading import parse_shard
+    try:
+        return parse_shard(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While grading, SIGTERM (a job scheduler, ``kill``) stops the run as Ctrl-C does: its
+    nbgrader workers, in sessions of their own, are stopped too instead of grading on unseen."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ae-course", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -160,6 +188,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: the course's 60)")
     s.add_argument("--student-timeout", type=float, default=1800.0,
                    help="wall-clock seconds per submission before its worker is stopped (default 1800)")
+    s.add_argument("--shard", type=_shard_arg, default=None, metavar="K/N",
+                   help="grade only shard K of N (a share fixed by each student id): one per machine")
+    s.add_argument("--db-url", default=None, metavar="URL",
+                   help="gradebook database, e.g. postgresql://user@host/db (default: $AE_GRADEBOOK_URL, "
+                        "else c.CourseDirectory.db_url of nbgrader_config.py, else gradebook.db)")
     s = sub.add_parser("feedback", help="generate feedback pages for CHAPTER")
     s.add_argument("chapter")
     s.add_argument("--force", action="store_true")
@@ -196,11 +229,14 @@ def main(argv: list[str] | None = None) -> int:
             from .parallel_grading import autograde
             if args.workers is not None and args.workers < 1:
                 raise SystemExit("--workers must be at least 1")
-            outcomes = autograde(course, args.chapter, args.workers, args.force, args.timeout, args.student_timeout)
-            width = max(12, *(len(o.student) for o in outcomes))
+            with _sigterm_as_interrupt():
+                outcomes = autograde(course, args.chapter, args.workers, args.force, args.timeout,
+                                     args.student_timeout, shard=args.shard, db_url=args.db_url)
+            width = max([12, *(len(o.student) for o in outcomes)])
             print("\n".join(o.line(width) for o in outcomes))
             failed = [o.student for o in outcomes if o.status == "failed"]
-            print(f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded"
+            print((f"shard {args.shard[0]}/{args.shard[1]}: " if args.shard else "")
+                  + f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded"
                   + (f"; needing attention: {', '.join(failed)}" if failed else ""))
         elif cmd == "feedback":
             feedback(course, args.chapter, args.force)

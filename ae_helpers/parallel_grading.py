@@ -18,9 +18,20 @@ Design (nbgrader's sqlite gradebook takes one writer at a time):
 - a hanging cell is stopped by nbgrader (``Execute.timeout``) and costs that cell; a student whose
   worker died or passed its wall-clock limit is graded again alone, so a submission that takes
   down its worker (memory, output) costs only that student.
+
+Several machines (issue 14, part 3): ``shard=(K, N)`` grades only the students whose
+``shard_index`` (sha256 of the id, mod N) is K - 1, so N machines, each with its own copy of the
+course directory and ``submitted/``, grade one chapter together into one gradebook on a database
+server (``db_url``, e.g. PostgreSQL; ``report.db_url`` says where it comes from). The share is a
+function of the student id alone, whatever each machine's folder holds. Each shard creates only
+its own students, and survives a concurrent creation of the same one (a unique-key error: find
+it instead); everything else nbgrader's autograde writes belongs to one student's submission
+(the assignment, its notebooks and cells are written at release), so two shards never write one
+row. An interrupted shard, run again, grades only what is missing (the rule above).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -32,7 +43,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import course_config, db_url, open_gradebook
+from .report import course_config, open_gradebook
+from .report import db_url as gradebook_url
 
 #: Characters nbgrader cannot take in a student id (glob and list syntax of its options).
 _BAD_ID = re.compile(r"[,*?\[\]\s/\\]")
@@ -52,6 +64,36 @@ class Outcome:
         score = "" if self.score is None else f"{self.score:g}/{self.max_score:g}"
         status = {"graded": "ok", "skipped": "ok (graded before)", "failed": "FAILED"}[self.status]
         return f"{self.student:<{width}} {score:>9}  {status}" + (f": {self.message}" if self.message else "")
+
+
+def shard_index(student: str, n: int) -> int:
+    """0-based shard of ``student`` among ``n``: sha256 of the id mod n (the same on every
+    machine and in every Python, unlike ``hash()``)."""
+    return int.from_bytes(hashlib.sha256(student.encode("utf-8")).digest()[:8], "big") % n
+
+
+def in_shard(student: str, shard: tuple[int, int] | None) -> bool:
+    """Whether ``student`` belongs to ``shard`` = (K, N), K 1-based; every student when None."""
+    return shard is None or shard_index(student, shard[1]) == shard[0] - 1
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` → (K, N) with 1 ≤ K ≤ N; a ValueError that says what is wrong otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not m:
+        raise ValueError(f"--shard takes K/N, e.g. 1/4 for the first of 4 machines; got {text!r}")
+    return check_shard((int(m[1]), int(m[2])))
+
+
+def check_shard(shard) -> tuple[int, int]:
+    try:
+        k, n = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be (K, N), two whole numbers; got {shard!r}") from None
+    if n < 1 or not 1 <= k <= n:
+        raise ValueError(f"shard {k}/{n} does not exist: K counts from 1 to N (N ≥ 1), "
+                         f"e.g. 1/{max(n, 2)} … {max(n, 2)}/{max(n, 2)}")
+    return k, n
 
 
 def submissions(course_dir: Path, chapter: str) -> dict[str, list[Path]]:
@@ -93,6 +135,25 @@ def _graded(gb, course_dir: Path, chapter: str, student: str, notebooks: list[Pa
             return False
     return all(g.auto_score is not None for nb in sub.notebooks for g in nb.grades
                if g.cell.cell_type == "code")
+
+
+def _ensure_student(gb, student: str) -> None:
+    """Create ``student`` in the gradebook unless it is there. Another shard (or machine) may
+    create the same student at the same moment: the loser's insert fails on the unique key,
+    nbgrader rolls its session back, and the student is found instead."""
+    from nbgrader.api import InvalidEntry, MissingEntry
+    for _ in range(3):
+        try:
+            gb.find_student(student)
+            return
+        except MissingEntry:
+            pass
+        try:
+            gb.add_student(student)
+            return
+        except InvalidEntry:            # IntegrityError: created meanwhile by someone else
+            gb.db.rollback()
+    gb.find_student(student)            # still missing after three tries: say so (MissingEntry)
 
 
 def _score(gb, chapter: str, student: str) -> tuple[float, float]:
@@ -168,18 +229,31 @@ def _error_from_log(log: str, student: str, chapter: str) -> str | None:
     return None
 
 
+def worker_db(url: str) -> tuple[str, dict[str, str]]:
+    """(URL for a worker's command line, environment it needs): a password moves from the URL to
+    ``PGPASSWORD`` (PostgreSQL's client reads it), so that it is not shown by ``ps``."""
+    from sqlalchemy.engine import URL, make_url
+    u = make_url(url)
+    if u.password is None or u.get_backend_name() != "postgresql":
+        return url, {}
+    bare = URL.create(u.drivername, u.username, None, u.host, u.port, u.database, u.query)
+    return bare.render_as_string(hide_password=False), {"PGPASSWORD": str(u.password)}
+
+
 def _launch(course_dir: Path, chapter: str, share: list[str], everyone: list[str], log_path: Path,
-            timeout: int | None, threads: int) -> subprocess.Popen:
+            timeout: int | None, threads: int, url: str | None = None) -> subprocess.Popen:
     from .course import nbgrader_env
     others = [s for s in everyone if s not in share]
+    worker_url, worker_env = worker_db(gradebook_url(course_dir, timeout=300, url=url))
     cmd = [sys.executable, "-m", "nbgrader", "autograde", chapter, "--force",
-           f"--CourseDirectory.db_url={db_url(course_dir, timeout=300)}",
+           f"--CourseDirectory.db_url={worker_url}",
            "--Autograde.create_student=False"]
     if others:
         cmd.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
     if timeout:
         cmd.append(f"--Execute.timeout={int(timeout)}")
     env = nbgrader_env()
+    env.update(worker_env)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(var, str(threads))
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,14 +262,15 @@ def _launch(course_dir: Path, chapter: str, share: list[str], everyone: list[str
                                 stdin=subprocess.DEVNULL, start_new_session=True)
 
 
-def _run_round(course_dir, chapter, shares, everyone, log_dir, timeout, student_timeout, tag):
+def _run_round(course_dir, chapter, shares, everyone, log_dir, timeout, student_timeout, tag, url=None):
     """Run one nbgrader process per share; return [(share, log text, finished normally)]."""
     threads = max(1, (os.cpu_count() or 1) // max(1, len(shares)))
     procs = []
     for i, share in enumerate(shares):
         log_path = log_dir / f"{tag}{i}.log"
-        procs.append((share, log_path, _launch(course_dir, chapter, share, everyone, log_path, timeout, threads),
-                      time.monotonic() + student_timeout * len(share)))
+        extra = (url,) if url else ()       # (tests stand in a _launch that takes no url)
+        proc = _launch(course_dir, chapter, share, everyone, log_path, timeout, threads, *extra)
+        procs.append((share, log_path, proc, time.monotonic() + student_timeout * len(share)))
     results = []
     try:
         for share, log_path, proc, deadline in procs:
@@ -225,33 +300,46 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def autograde(course_dir: Path, chapter: str, workers: int | None = None, force: bool = False,
-              timeout: int | None = None, student_timeout: float = 1800.0, say=print) -> list[Outcome]:
+              timeout: int | None = None, student_timeout: float = 1800.0, say=print,
+              shard: tuple[int, int] | None = None, db_url: str | None = None) -> list[Outcome]:
     """Autograde every submission of ``chapter`` in ``course_dir`` with ``workers`` processes.
 
     ``timeout``: seconds per cell (default: the course's ``Execute.timeout``);
-    ``student_timeout``: wall-clock seconds per submission before its worker is stopped.
-    Returns one Outcome per student, in student order.
+    ``student_timeout``: wall-clock seconds per submission before its worker is stopped;
+    ``shard``: (K, N), grade only the students of shard K of N (``in_shard``);
+    ``db_url``: the gradebook (default: ``report.db_url``: $AE_GRADEBOOK_URL, the course's
+    ``c.CourseDirectory.db_url``, or its sqlite file).
+    Returns one Outcome per student (of the shard), in student order.
     """
     from nbgrader.api import MissingEntry
     course_dir = Path(course_dir).resolve()
+    if shard is not None:
+        try:
+            shard = check_shard(shard)
+        except ValueError as err:
+            raise SystemExit(str(err)) from None
     limit = timeout or course_config(course_dir).Execute.get("timeout")
     subs = submissions(course_dir, chapter)
     if not subs:
         raise SystemExit(f"no submissions: expected {course_dir}/submitted/<student_id>/{chapter}/*.ipynb")
+    mine = {s: nbs for s, nbs in subs.items() if in_shard(s, shard)}
+    tag = f"shard{shard[0]}of{shard[1]}-" if shard else ""
+    if shard:
+        say(f"shard {shard[0]}/{shard[1]}: {len(mine)} of the {len(subs)} submissions of {chapter}")
     outcomes: dict[str, Outcome] = {}
-    with open_gradebook(course_dir) as gb:
+    with open_gradebook(course_dir, url=db_url) as gb:
         try:
             gb.find_assignment(chapter)
         except MissingEntry:
             raise SystemExit(f"{chapter} is not released in this course's gradebook: "
                              f"run `ae-course release {chapter}` first") from None
         todo = []
-        for student, notebooks in subs.items():
+        for student, notebooks in mine.items():
             if _BAD_ID.search(student):
                 outcomes[student] = Outcome(student, "failed", message="student id has a space, comma, "
                                             "slash or glob character: rename the folder")
                 continue
-            gb.update_or_create_student(student)
+            _ensure_student(gb, student)
             if not notebooks:
                 outcomes[student] = Outcome(student, "failed", message=f"no .ipynb in submitted/{student}/{chapter}")
                 continue
@@ -271,12 +359,12 @@ def autograde(course_dir: Path, chapter: str, workers: int | None = None, force:
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     if todo:
         say(f"grading {len(todo)} submission(s) of {chapter} with {workers} worker(s); "
-            f"{len(subs) - len(todo)} skipped or not gradable; logs in {log_dir}")
+            f"{len(mine) - len(todo)} skipped or not gradable; logs in {log_dir}")
     shares = [todo[i::workers] for i in range(workers) if todo[i::workers]]
     errors: dict[str, str] = {}
     retry: list[str] = []
     for share, log, finished in _run_round(course_dir, chapter, shares, everyone, log_dir, timeout,
-                                           student_timeout, "worker"):
+                                           student_timeout, f"{tag}worker", db_url):
         for student in share:
             err = _error_from_log(log, student, chapter)
             if err:
@@ -284,17 +372,17 @@ def autograde(course_dir: Path, chapter: str, workers: int | None = None, force:
             else:
                 retry.append(student)
     if retry:   # a worker died, ran out of time or gave up: grade its unfinished students one by one
-        with open_gradebook(course_dir) as gb:
+        with open_gradebook(course_dir, url=db_url) as gb:
             retry = [s for s in retry if not _graded(gb, course_dir, chapter, s, subs[s])]
         if retry:
             say(f"re-grading alone, after their worker stopped: {', '.join(retry)}")
         for share, log, finished in _run_round(course_dir, chapter, [[s] for s in retry], everyone, log_dir,
-                                               timeout, student_timeout, "alone-") if retry else []:
+                                               timeout, student_timeout, f"{tag}alone-", db_url) if retry else []:
             student = share[0]
             errors[student] = _error_from_log(log, student, chapter) or (
                 "" if finished else f"grading stopped after {student_timeout:g} s (whole-submission limit) "
                                     "or its worker died (memory?)")
-    with open_gradebook(course_dir) as gb:
+    with open_gradebook(course_dir, url=db_url) as gb:
         for student in todo:
             if _graded(gb, course_dir, chapter, student, subs[student]):
                 outcomes[student] = Outcome(student, "graded", *_score(gb, chapter, student),

@@ -55,32 +55,63 @@ def part_of(grade_id: str, parts: list[str]) -> str:
     return grade_id
 
 
+#: Environment variable naming the gradebook server of every ae-course command (a SQLAlchemy
+#: URL such as ``postgresql://grader@db.example.org/ae2026``); ``--db-url`` overrides it, and it
+#: overrides ``c.CourseDirectory.db_url`` of the course's ``nbgrader_config.py``.
+DB_URL_ENV = "AE_GRADEBOOK_URL"
+
+
 def course_config(course_dir: Path):
-    """The traitlets config of the course directory (its ``nbgrader_config.py``)."""
+    """The traitlets config of the course directory (its ``nbgrader_config.py``), with
+    ``$AE_GRADEBOOK_URL``, when set, as ``CourseDirectory.db_url`` (so that nbgrader run from
+    this process, e.g. ``release``, writes the same gradebook as ``autograde``)."""
     from traitlets.config.loader import PyFileConfigLoader
     path = Path(course_dir) / "nbgrader_config.py"
     if not path.exists():
         raise SystemExit(f"{course_dir} is not a course directory (no nbgrader_config.py): "
                          f"run `ae-course init {course_dir}` first")
-    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    cfg = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    if os.environ.get(DB_URL_ENV):
+        cfg.CourseDirectory.db_url = os.environ[DB_URL_ENV]
+    return cfg
 
 
-def db_url(course_dir: Path, timeout: float | None = None) -> str:
-    """The course's sqlite gradebook; ``timeout``: seconds a writer waits for a lock."""
-    url = f"sqlite:///{(Path(course_dir) / 'gradebook.db').resolve()}"
-    return url + (f"?timeout={timeout:g}" if timeout else "")
+_configured: dict[tuple, tuple[str, str]] = {}
 
 
-_course_ids: dict[tuple[str, float], str] = {}
+def _course_settings(course_dir: Path) -> tuple[str, str]:
+    """(course_id, db_url or "") of the course's config; it is run once per change of the file
+    (or of ``$AE_GRADEBOOK_URL``)."""
+    path = Path(course_dir).resolve() / "nbgrader_config.py"
+    stat = path.stat() if path.exists() else None
+    key = (str(path), stat and (stat.st_mtime_ns, stat.st_size), os.environ.get(DB_URL_ENV, ""))
+    if key not in _configured:
+        cd = course_config(course_dir).CourseDirectory
+        _configured[key] = (str(cd.get("course_id", "default_course")), str(cd.get("db_url", "") or ""))
+    return _configured[key]
+
+
+def db_url(course_dir: Path, timeout: float | None = None, url: str | None = None) -> str:
+    """The URL of the course's gradebook: ``url`` if given (``--db-url``), else
+    ``$AE_GRADEBOOK_URL``, else ``c.CourseDirectory.db_url`` of its ``nbgrader_config.py``, else
+    nbgrader's default, the sqlite file ``gradebook.db`` of the course directory.
+
+    ``timeout``: seconds a sqlite writer waits for the lock (a busy timeout); a server database
+    (PostgreSQL, MySQL) takes concurrent writers and gets none.
+    """
+    from sqlalchemy.engine import make_url
+    configured = (Path(course_dir) / "nbgrader_config.py").exists()
+    url = url or (_course_settings(course_dir)[1] if configured else os.environ.get(DB_URL_ENV)) \
+        or f"sqlite:///{(Path(course_dir) / 'gradebook.db').resolve()}"
+    if timeout and make_url(url).get_backend_name() == "sqlite":
+        return make_url(url).update_query_dict({"timeout": f"{timeout:g}"}) \
+            .render_as_string(hide_password=False)
+    return url
 
 
 def course_id(course_dir: Path) -> str:
     """The nbgrader course_id of the course directory (its config is run once per change)."""
-    path = Path(course_dir).resolve() / "nbgrader_config.py"
-    key = (str(path), path.stat().st_mtime if path.exists() else 0.0)
-    if key not in _course_ids:
-        _course_ids[key] = str(course_config(course_dir).CourseDirectory.get("course_id", "default_course"))
-    return _course_ids[key]
+    return _course_settings(course_dir)[0]
 
 
 @contextlib.contextmanager
@@ -95,11 +126,30 @@ def scripts_on_path():
         os.environ["PATH"] = old
 
 
-def open_gradebook(course_dir: Path, timeout: float | None = 60):
-    """nbgrader's Gradebook of the course directory (created if missing)."""
+def open_gradebook(course_dir: Path, timeout: float | None = 60, url: str | None = None):
+    """nbgrader's Gradebook of the course directory (created if missing), at ``db_url(course_dir,
+    timeout, url)``."""
     from nbgrader.api import Gradebook
+    target = db_url(course_dir, timeout, url)
     with scripts_on_path():
-        return Gradebook(db_url(course_dir, timeout), course_id(course_dir))
+        try:
+            return Gradebook(target, course_id(course_dir))
+        except ModuleNotFoundError as err:      # the database driver, e.g. psycopg for PostgreSQL
+            package = _DRIVERS.get(err.name or "", err.name)
+            raise SystemExit(f"the gradebook {_safe(target)} needs the Python module {err.name!r}: "
+                             f"pip install {package!r}" + (" (in the [dev] extra)" if err.name == "psycopg" else "")
+                             ) from None
+
+
+#: Python package of each database driver SQLAlchemy may ask for.
+_DRIVERS = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "pymysql",
+            "MySQLdb": "mysqlclient"}
+
+
+def _safe(url: str) -> str:
+    """``url`` with its password, if any, replaced by ***."""
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def chapter_grades(gb, chapter: str) -> list[StudentGrades]:
