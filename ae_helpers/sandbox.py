@@ -85,23 +85,44 @@ def read_only_paths(kernel_cmd: list[str]) -> list[str]:
 def bwrap_command(kernel_cmd: list[str], own: Path, ipc: Path, limits: Limits,
                   cgroup: "PidsCgroup | None" = None) -> list[str]:
     """``kernel_cmd`` run by bwrap under ``prlimit`` (and in ``cgroup``): see the module's docstring."""
+    args = _limited(limits, cgroup, cpu=True) + _bwrap(kernel_cmd, ipc, limits)
+    args += ["--size", str(limits.own_mb << 20), "--tmpfs", str(own)]
+    for entry in sorted(own.iterdir()) if own.is_dir() else []:
+        args += ["--ro-bind", str(entry), str(entry)]
+    return args + ["--chdir", str(own), "--"] + kernel_cmd
+
+
+def zygote_bwrap_command(zygote_cmd: list[str], zygote) -> list[str]:
+    """The sandbox of a grading fork server (``zygote.Zygote``): as a kernel's, with its IPC
+    folder writable, its inbox read-only and its work folder a tmpfs of ``Limits.own_mb``. The
+    zygote lives for many kernels: each of them lowers its own CPU-time limit."""
+    limits = zygote.limits
+    args = _limited(limits, zygote.cgroup, cpu=False) + _bwrap(zygote_cmd, zygote.ipc, limits)
+    args += ["--ro-bind", str(zygote.inbox), str(zygote.inbox),
+             "--size", str(limits.own_mb << 20), "--tmpfs", str(zygote.work)]
+    return args + ["--chdir", str(zygote.work), "--"] + zygote_cmd
+
+
+def _limited(limits: Limits, cgroup: "PidsCgroup | None", cpu: bool) -> list[str]:
+    """The command prefix that puts what follows in ``cgroup`` and under ``limits``."""
     args = []
     if cgroup is not None and cgroup.path is not None:     # the shell joins the cgroup, then execs
         args += ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.path / "cgroup.procs")]
-    args += ["prlimit", f"--as={int(limits.memory_gb * 2**30)}", f"--cpu={limits.cpu_seconds}",
-             f"--nofile={limits.open_files}", f"--fsize={limits.file_mb << 20}"]
+    args += ["prlimit", f"--as={int(limits.memory_gb * 2**30)}", f"--nofile={limits.open_files}",
+             f"--fsize={limits.file_mb << 20}"] + ([f"--cpu={limits.cpu_seconds}"] if cpu else [])
     if os.geteuid() != 0:                 # root ignores RLIMIT_NPROC: a cgroup caps it instead
         args.append(f"--nproc={_processes_of_this_user() + limits.processes}")
-    args += ["--", "bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--as-pid-1",
-             "--dev", "/dev", "--proc", "/proc", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
-    for p in read_only_paths(kernel_cmd):
+    return args + ["--"]
+
+
+def _bwrap(cmd: list[str], ipc: Path, limits: Limits) -> list[str]:
+    """bwrap with its namespaces, the read-only system, a private /tmp and ``ipc`` writable."""
+    args = ["bwrap", "--unshare-all", "--cap-drop", "ALL", "--die-with-parent", "--new-session", "--as-pid-1",
+            "--dev", "/dev", "--proc", "/proc", "--size", str(limits.tmp_mb << 20), "--tmpfs", "/tmp"]
+    for p in read_only_paths(cmd):
         args += ["--ro-bind", p, p]
-    args += ["--bind", str(ipc), str(ipc), "--size", str(limits.own_mb << 20), "--tmpfs", str(own)]
-    for entry in sorted(own.iterdir()) if own.is_dir() else []:
-        args += ["--ro-bind", str(entry), str(entry)]
-    args += ["--setenv", "HOME", "/tmp", "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib",
-             "--chdir", str(own), "--"]
-    return args + kernel_cmd
+    return args + ["--bind", str(ipc), str(ipc), "--setenv", "HOME", "/tmp",
+                   "--setenv", "MPLCONFIGDIR", "/tmp/matplotlib"]
 
 
 def _processes_of_this_user() -> int:
@@ -152,7 +173,19 @@ def _read(path: Path) -> str:
         return ""
 
 
-class SandboxedKernelManager(AsyncKernelManager):
+class MessageInterrupts:
+    """Kernel-manager mixin: interrupts go to the kernel as messages (a signal from this process
+    would reach bwrap or a fork server, not the kernel)."""
+
+    @property
+    def kernel_spec(self):
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = "message"
+        return spec
+
+
+class SandboxedKernelManager(MessageInterrupts, AsyncKernelManager):
     """An ``AsyncKernelManager`` whose kernel runs in the sandbox, its own folder being the
     ``cwd`` it is started with. Interrupts go as messages (a signal would reach bwrap only)."""
 
@@ -164,13 +197,6 @@ class SandboxedKernelManager(AsyncKernelManager):
         self.connection_file = str(self._ipc / "connection.json")
         self._own = Path.cwd()
         self._cgroup: PidsCgroup | None = None
-
-    @property
-    def kernel_spec(self):
-        spec = super().kernel_spec
-        if spec is not None:
-            spec.interrupt_mode = "message"
-        return spec
 
     async def _async_pre_start_kernel(self, **kw):
         self._own = Path(kw.get("cwd") or os.getcwd()).resolve()

@@ -76,8 +76,9 @@ def _notebook():
 
 
 @pytest.fixture(scope="module")
-def executed():
-    nb, _ = GuardedExecute(timeout=60).preprocess(_notebook(), {"metadata": {"path": "."}})
+def executed(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("guarded")         # as nbgrader: the submission's own folder
+    nb, _ = GuardedExecute(timeout=60).preprocess(_notebook(), {"metadata": {"path": str(folder)}})
     return nb
 
 

@@ -153,10 +153,12 @@ def test_the_fence_alone_lets_a_native_read_and_a_connection_through(tmp_path, p
     assert scores["zz_honest"][0] == 1
 
 
-#: What each attack meets in the sandbox: the start of the error its student reads.
-STOPPED_BY = {"native_read": "FileNotFoundError", "network": "ConnectionRefusedError",
-              "memory_20gb": "MemoryError", "disk_10gb": "OSError: [Errno 27] File too large",
-              "fork_bomb": "forked"}
+#: What each attack meets in the sandbox: the start of the error its student reads (the disk
+#: attack meets the file-size limit or, its folder holding the notebook too, the folder's size).
+STOPPED_BY = {"native_read": ("FileNotFoundError",), "network": ("ConnectionRefusedError",),
+              "memory_20gb": ("MemoryError",),
+              "disk_10gb": ("OSError: [Errno 27] File too large", "OSError: [Errno 28] No space left on device"),
+              "fork_bomb": ("forked",)}
 
 
 @pytest.mark.grading
