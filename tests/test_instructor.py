@@ -231,7 +231,7 @@ def test_doctor_passes_here_and_reports_each_item(capsys, data_folder):
     assert doc.doctor() == 0
     out = capsys.readouterr().out
     for item in ("python", "torch", "nbgrader", "server extension formgrader", "JupyterLab extension",
-                 "kernel python3", "data mnist", "fast mode"):
+                 "kernel python3", "grading fork server", "data mnist", "fast mode"):
         assert item in out
     assert "data mnist: not cached" in out and "ae-course data fetch" in out
 
