@@ -69,6 +69,7 @@ class Server:
         self.namespace_init = os.getpid() == 1
 
     def run(self) -> None:
+        """Serve until the grader closes the pipe (or dies); then end every kernel left."""
         for line in self.control_in:
             request = json.loads(line)
             try:
@@ -77,6 +78,7 @@ class Server:
                 reply = {"error": f"{type(err).__name__}: {err}"}
             self.control_out.write(json.dumps(reply) + "\n")
             self.control_out.flush()
+        self.do_reset()
 
     def do_spawn(self, connection: dict, cwd: str, env: dict, limits: dict, link_from: str | None = None):
         if link_from:          # the notebook's files, read-only, beside what the kernel may write

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 
 import pytest
 
@@ -148,3 +149,21 @@ def test_a_stopped_zygote_is_replaced(folder):
     zygote.release(z)                     # cannot reset a dead zygote: it is dropped
     (got,) = run(False, folder, [["_v = 1 + 1"]])
     assert got == ["2"]
+
+
+def test_kernels_end_with_their_grader(folder):
+    """A grader that dies mid-notebook (its pipe to the zygote closes) leaves no kernel behind."""
+    z = zygote.Zygote(sandboxed=False)
+    try:
+        process = z.spawn({"transport": "ipc", "ip": str(z.ipc / "k"), "key": "", "signature_scheme":
+                           "hmac-sha256", "shell_port": 1, "iopub_port": 2, "stdin_port": 3, "hb_port": 4,
+                           "control_port": 5}, str(folder), dict(os.environ))
+        assert process.poll() is None
+        z.proc.stdin.close()                       # what the grader's death does to the pipe
+        z.proc.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while _alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(process.pid), "the kernel outlived its grader"
+    finally:
+        z.close()
