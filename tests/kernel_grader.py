@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+import runpy
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,13 +35,98 @@ from ae_helpers.course import ROOT
 from ae_helpers.grading import GuardedExecute
 
 from nbgrader_harness import nbgrader_meta as meta
+from nbgrader_harness import solution_sources
 
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
+class FixtureError(ValueError):
+    """A mistake fixture that no longer fits the reference solution it edits."""
+
+
+_SOLUTION_MARKER = re.compile(r"[ \t]*### (BEGIN|END) SOLUTION[ \t]*")
+
+
+def answer_of(source: str) -> str:
+    """A solution cell as a student's answer: the reference without its solution markers."""
+    return "".join(line for line in source.splitlines(keepends=True)
+                   if not _SOLUTION_MARKER.fullmatch(line.rstrip("\n")))
+
+
+def apply_edits(reference: str, edits, where: str) -> str:
+    """``reference`` with each ``old`` of ``edits`` [(old, new), ...] replaced by its ``new``.
+
+    Every ``old`` must occur exactly once in ``reference``, the edits may not overlap, and the
+    result must differ from ``reference``; otherwise FixtureError, which names ``where``."""
+    spans = []
+    for old, new in edits:
+        found, i = [], reference.find(old) if old else -1
+        while i >= 0:
+            found.append(i)
+            i = reference.find(old, i + 1)
+        if len(found) != 1:
+            fix = ("the reference has changed since the mistake was written: make the entry's old "
+                   "(and new) text fit the reference again" if not found else
+                   "add a neighbouring line to old (and new) so that it names one place")
+            raise FixtureError(f"{where}: the text {old!r} occurs {len(found)} times in the reference "
+                               f"cell, not once; {fix}")
+        spans.append((found[0], found[0] + len(old), new))
+    spans.sort()
+    pieces, end = [], 0
+    for start, stop, new in spans:
+        if start < end:
+            raise FixtureError(f"{where}: two of its edits overlap in the reference cell")
+        pieces += [reference[end:start], new]
+        end = stop
+    result = "".join(pieces) + reference[end:]
+    if result == reference:
+        raise FixtureError(f"{where}: the edit leaves the reference cell unchanged")
+    return result
+
+
+def mistake_entries(slug: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    """(part, what, [(old, new), ...]) of every entry of ``tests/fixtures/<slug>/mistakes.py``."""
+    path = FIXTURES / slug / "mistakes.py"
+    if not path.exists():
+        return []
+    out = []
+    for entry in runpy.run_path(str(path))["MISTAKES"]:
+        if len(entry) == 4:
+            part, what, old, new = entry
+            edits = [(old, new)]
+        elif len(entry) == 3 and isinstance(entry[2], list):
+            part, what, edits = entry
+        else:
+            raise FixtureError(f"{path}: an entry is (part, what, old, new) or (part, what, [(old, new), ...]), "
+                               f"not {entry!r:.200}")
+        out.append((part, what, [tuple(e) for e in edits]))
+    return out
+
+
+def build_mistakes(slug: str, entries, references: dict[str, str]) -> dict[str, tuple[str, str]]:
+    """name → (part, source) of ``entries`` applied to ``references`` (grade_id → reference cell)."""
+    out = {}
+    for part, what, edits in entries:
+        name = f"{part}--{what}"
+        where = f"chapter {slug}, mistake {name} (tests/fixtures/{slug}/mistakes.py)"
+        if name in out:
+            raise FixtureError(f"{where}: the name is used twice")
+        if part not in references:
+            raise FixtureError(f"{where}: solutions/{slug}/{slug}.ipynb has no solution cell {part!r}")
+        out[name] = (part, apply_edits(answer_of(references[part]), edits, where))
+    return dict(sorted(out.items()))
+
+
 def fixtures(slug: str, kind: str) -> dict[str, tuple[str, str]]:
     """fixture name → (grade_id of the solution cell it replaces, its source); kind is
-    ``mistakes`` or ``alternatives``."""
+    ``mistakes`` or ``alternatives``.
+
+    Alternatives are whole files, ``alternatives/<grade_id>--<what>.py``. Mistakes are edits of
+    the current reference (``mistakes.py``, see ``build_mistakes``): a mistake whose text no
+    longer fits the reference raises FixtureError instead of testing an old cell."""
+    if kind == "mistakes":
+        nb = nbformat.read(ROOT / "solutions" / slug / f"{slug}.ipynb", as_version=4)
+        return build_mistakes(slug, mistake_entries(slug), solution_sources(nb))
     return {p.stem: (p.stem.split("--")[0], p.read_text())
             for p in sorted((FIXTURES / slug / kind).glob("*.py"))}
 
