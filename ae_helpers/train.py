@@ -258,13 +258,50 @@ def _postfix(history: History) -> str:
 
 
 def _progress_bar(total: int, progress: bool | None):
+    """The epochs bar of ``fit``: None when off (``progress=False``, or while nbgrader grades).
+
+    In a terminal, tqdm's text bar on stderr. In a notebook (JupyterLab, Colab), tqdm's widget
+    bar while training runs; when it closes, its output is replaced by the bar's last line as
+    plain text ("epochs: 100%|██████████| 5/5 [00:02<00:00, …, loss 0.0123]"), so a saved
+    notebook, reopened or converted to HTML, shows that line, not a widget whose state was not
+    saved ("Error displaying widget: model not found").
+    """
     import os
     if progress is None:
         progress = not os.environ.get("NBGRADER_EXECUTION")
     if not progress:
         return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc="epochs", unit="epoch", leave=True)
+    from tqdm import auto
+    kwargs = dict(total=total, desc="epochs", unit="epoch", leave=True)
+    try:
+        from tqdm.notebook import tqdm as notebook_tqdm
+    except ImportError:
+        notebook_tqdm = None
+    if notebook_tqdm is not None and issubclass(auto.tqdm, notebook_tqdm):
+        return _text_record_bar_class()(**kwargs)
+    return auto.tqdm(**kwargs)
+
+
+def _text_record_bar_class():
+    """tqdm's notebook bar whose output becomes one line of plain text when it closes."""
+    from IPython.display import display
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    class TextRecordBar(notebook_tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, display=False, **kwargs)
+            self._handle = display(self.container, display_id=True) if not self.disable else None
+
+        def close(self):
+            if self.disable:
+                return
+            super().close()
+            if self._handle is not None:
+                line = self.format_meter(**self.format_dict)
+                self._handle.update({"text/plain": line}, raw=True)
+                self.container.close()      # the widget model is gone with its view
+
+    return TextRecordBar
 
 
 @torch.no_grad()
