@@ -60,3 +60,12 @@ c.OverwriteCells.add_missing_cells = True
 
 # Feedback never shows hidden tests or the reference code inside them.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+
+# Opened on one's own machine (no JupyterHub, no exchange configured in /etc/jupyter or
+# ~/.jupyter), the Assignments tab gets an empty exchange of the user's own instead of
+# nbgrader's unwritable default, so it shows no error (ae_helpers.course.local_exchange). On a
+# JupyterHub the exchange set there stays (INSTRUCTORS.md).
+from ae_helpers.course import local_exchange  # noqa: E402
+
+if (_exchange := local_exchange()) is not None:
+    c.Exchange.root = _exchange

@@ -35,9 +35,33 @@ def colab_url(notebook_path: str) -> str:
 
 
 def badge(notebook_path: str) -> str:
-    """Markdown of the 'Open in Colab' badge for ``notebook_path`` (repository-relative)."""
-    return (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-            f"({colab_url(notebook_path)})")
+    """Markdown of the 'Open in Colab' link for ``notebook_path`` (repository-relative).
+
+    A text link, not Colab's badge image: the image would be fetched from the internet each
+    time the notebook is opened, and show as a broken image offline.
+    """
+    return f"[Open in Colab]({colab_url(notebook_path)})"
+
+
+#: The Python version whose ipykernel the committed notebooks' metadata describes (CI's).
+PYTHON_VERSION = "3.11.7"
+
+#: The notebook metadata exactly as JupyterLab 4 writes it when it saves a notebook whose
+#: kernel is ipykernel's "python3" on Python ``PYTHON_VERSION``. A notebook committed with
+#: anything else (another display_name, a shorter language_info, another version) is marked
+#: modified as soon as its kernel starts, so closing it untouched asks to save.
+NOTEBOOK_METADATA = {
+    "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+    "language_info": {
+        "codemirror_mode": {"name": "ipython", "version": 3},
+        "file_extension": ".py",
+        "mimetype": "text/x-python",
+        "name": "python",
+        "nbconvert_exporter": "python",
+        "pygments_lexer": "ipython3",
+        "version": PYTHON_VERSION,
+    },
+}
 
 
 def install_block() -> str:
@@ -50,6 +74,45 @@ def install_block() -> str:
         f'"ae-helpers @ git+https://github.com/{REPO}@{BRANCH}"], check=True)',
         INSTALL_END,
     ])
+
+
+#: nbgrader's default exchange folder, which a laptop does not have.
+DEFAULT_EXCHANGE = "/usr/local/share/nbgrader/exchange"
+
+
+def local_exchange(default: str | None = None) -> str | None:
+    """An exchange folder for a course opened on one's own machine, or None to keep nbgrader's.
+
+    JupyterLab's *Assignments* tab lists nbgrader's exchange, by default ``default``
+    (``DEFAULT_EXCHANGE`` unless given), which on a laptop neither exists nor can be created:
+    the tab shows "Error fetching courses!" and the server logs "Unwritable directory". Opened locally, the course hands out
+    ``exercises/`` directly, so an empty exchange of the user's own (in Jupyter's data folder,
+    created here) is enough: the tab then lists no assignments, without an error.
+
+    None, so that the exchange set elsewhere stays, on a JupyterHub (``JUPYTERHUB_*`` in the
+    environment), when a Jupyter configuration folder's nbgrader_config names the exchange
+    (INSTRUCTORS.md's /etc/jupyter/nbgrader_config.py), or when ``default`` is writable.
+    """
+    import os
+    from jupyter_core.paths import jupyter_config_path, jupyter_data_dir
+    default = default or DEFAULT_EXCHANGE
+    if any(key.startswith("JUPYTERHUB_") for key in os.environ):
+        return None
+    if os.path.isdir(default) and os.access(default, os.W_OK | os.X_OK):
+        return None
+    for folder in jupyter_config_path():
+        for name in ("nbgrader_config.py", "nbgrader_config.json"):
+            try:
+                if "Exchange" in (Path(folder) / name).read_text(errors="replace"):
+                    return None
+            except OSError:
+                pass
+    exchange = Path(jupyter_data_dir()) / "nbgrader_exchange"
+    try:
+        exchange.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(exchange)
 
 
 def student_path(notebook: Path) -> str:
@@ -111,7 +174,7 @@ def release(chapters: list[str] | None = None, root: Path = ROOT) -> list[Path]:
 
 
 def sync_notebooks() -> list[Path]:
-    """Rewrite the badge cell and the install block of every notebook from this module."""
+    """Rewrite the badge cell, the install block and the metadata of every notebook from this module."""
     import nbformat
     changed = []
     for path in notebooks():
@@ -123,14 +186,18 @@ def sync_notebooks() -> list[Path]:
 
 
 def _apply_template(nb, repo_path: str) -> bool:
-    """Put the current badge and install block into ``nb``; return True if anything changed."""
-    badge_cell = next(c for c in nb.cells if "colab-badge.svg" in c.source)
+    """Put the current badge, install block and metadata into ``nb``; return True if anything changed."""
+    import copy
+
+    import nbformat
+    badge_cell = next(c for c in nb.cells if c.cell_type == "markdown" and "colab.research.google.com" in c.source)
     setup_cell = next(c for c in nb.cells if c.cell_type == "code")
     new_badge = badge(repo_path)
     head, sep, rest = setup_cell.source.partition(INSTALL_END)
     new_setup = install_block() + (rest if sep else "\n" + setup_cell.source)
-    changed = (badge_cell.source, setup_cell.source) != (new_badge, new_setup)
+    changed = (badge_cell.source, setup_cell.source, nb.metadata) != (new_badge, new_setup, NOTEBOOK_METADATA)
     badge_cell.source, setup_cell.source = new_badge, new_setup
+    nb.metadata = nbformat.from_dict(copy.deepcopy(NOTEBOOK_METADATA))
     return changed
 
 
@@ -140,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     rel = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
     rel.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
-    sub.add_parser("sync", help="rewrite every notebook's Colab badge and install block")
+    sub.add_parser("sync", help="rewrite every notebook's Colab link, install block and metadata")
     args = parser.parse_args(argv)
     if args.command == "release":
         for path in release(args.chapters):
