@@ -163,7 +163,11 @@ def test_a_student_opens_the_course(lab, browser):
     wait_for(browser, CURRENT + "return w.sessionContext.session && w.sessionContext.session.kernel"
              " && w.sessionContext.session.kernel.status === 'idle' && w.sessionContext.kernelDisplayName;",
              60, "the lecture's kernel")
-    time.sleep(1.5)                     # kernel_info has arrived and the metadata are set by now
+    # JupyterLab writes kernelspec and language_info once the kernel's spec and info arrive.
+    browser.set_script_timeout(30)
+    browser.execute_async_script(CURRENT + "const done = arguments[arguments.length - 1];"
+                                 " const k = w.sessionContext.session.kernel;"
+                                 " Promise.all([k.info, k.spec]).then(() => setTimeout(() => done(true), 500));")
     browser.shot("lecture_open")
 
     # Untouched, it is not marked modified.
