@@ -271,15 +271,21 @@ def _progress_bar(total: int, progress: bool | None):
         progress = not os.environ.get("NBGRADER_EXECUTION")
     if not progress:
         return None
+    import sys
     from tqdm import auto
+    from tqdm.std import tqdm as text_tqdm
     kwargs = dict(total=total, desc="epochs", unit="epoch", leave=True)
     try:
         from tqdm.notebook import tqdm as notebook_tqdm
     except ImportError:
         notebook_tqdm = None
-    if notebook_tqdm is not None and issubclass(auto.tqdm, notebook_tqdm):
+    # tqdm.auto picks its notebook bar as soon as ipykernel is imported; a bar is displayed only
+    # where an IPython shell runs (not, say, in a test process that imported ipykernel).
+    ipython = sys.modules.get("IPython")
+    in_shell = ipython is not None and ipython.get_ipython() is not None
+    if notebook_tqdm is not None and issubclass(auto.tqdm, notebook_tqdm) and in_shell:
         return _text_record_bar_class()(**kwargs)
-    return auto.tqdm(**kwargs)
+    return text_tqdm(**kwargs)
 
 
 def _text_record_bar_class():

@@ -80,6 +80,17 @@ def test_saved_progress_bar_is_plain_text(tmp_path):
     assert "epochs: 100%|" in html and "Error displaying widget" not in html
 
 
+def test_bar_is_text_on_stderr_where_ipykernel_is_imported_but_no_shell_runs():
+    """tqdm.auto takes any process that imported ipykernel for a notebook; fit's bar does not."""
+    import subprocess
+    code = ("import ipykernel.ipkernel, torch\nfrom ae_helpers.train import fit\n"
+            "fit(torch.nn.Linear(3, 3), torch.randn(8, 3), lambda m, b: ((m(b) - b) ** 2).mean(), epochs=2)")
+    env = {k: v for k, v in os.environ.items() if k not in ("NBGRADER_EXECUTION", "AE_FAST")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "epochs: 100%|" in proc.stderr and "epoch" not in proc.stdout.replace("fast mode", ""), proc
+
+
 # ------------------------------------------------------------------ 3. the exchange
 
 @pytest.fixture
@@ -140,12 +151,17 @@ def test_notebook_carries_the_metadata_jupyterlab_writes(path):
 def test_pinned_metadata_is_what_this_kernel_reports():
     """NOTEBOOK_METADATA is what JupyterLab copies from the python3 kernel (its spec's
     display_name, ipykernel's language_info); observed by saving a notebook in JupyterLab 4.6."""
-    from ipykernel.ipkernel import IPythonKernel
+    import subprocess
     from jupyter_client.kernelspec import KernelSpecManager
     spec = KernelSpecManager().get_kernel_spec("python3")
     assert course.NOTEBOOK_METADATA["kernelspec"] == {
         "display_name": spec.display_name, "language": spec.language, "name": "python3"}
-    reported = dict(IPythonKernel.language_info)
+    # ipykernel is imported in another process: once imported here, tqdm.auto would pick its
+    # notebook bar for the rest of this test process.
+    reported = json.loads(subprocess.run(
+        [sys.executable, "-c", "import json; from ipykernel.ipkernel import IPythonKernel as K; "
+                               "print(json.dumps(K.language_info))"],
+        capture_output=True, text=True, check=True).stdout)
     pinned = dict(course.NOTEBOOK_METADATA["language_info"])
     assert {k: v for k, v in pinned.items() if k != "version"} == {k: v for k, v in reported.items() if k != "version"}
     if reported["version"] != pinned["version"]:
