@@ -1,7 +1,8 @@
 """Every mistake fixture loses points on its own part; every alternative keeps full marks.
 
-Fixtures live in ``tests/fixtures/<slug>/{mistakes,alternatives}/<grade_id>--<what>.py``,
-each the whole source of one solution cell. They are graded in one shared kernel per chapter
+Mistakes are edits of the current reference cell, listed in ``tests/fixtures/<slug>/mistakes.py``
+(``tests/test_fixture_edits.py`` checks that each still applies); alternatives are whole solution
+cells in ``tests/fixtures/<slug>/alternatives/<grade_id>--<what>.py``. They are graded in one shared kernel per chapter
 (``kernel_grader.py`` explains how and why that is faithful); ``tests/test_grading.py``
 grades a composite of them through nbgrader itself. One test class per chapter, so that
 ``--dist loadscope`` grades two chapters at once on two workers.
