@@ -202,6 +202,16 @@ def _missing(reason: str):
     pytest.skip(reason)
 
 
+def test_without_postgresql_the_tests_skip_unless_ci_requires_them(monkeypatch):
+    import _pytest.outcomes as outcomes
+    monkeypatch.setattr(sys.modules[__name__], "REQUIRED", False)
+    with pytest.raises(outcomes.Skipped, match="apt-get install postgresql"):
+        _missing("PostgreSQL is not installed: apt-get install postgresql")
+    monkeypatch.setattr(sys.modules[__name__], "REQUIRED", True)
+    with pytest.raises(outcomes.Failed, match="AE_REQUIRE_POSTGRES=1: the PostgreSQL tests must run here"):
+        _missing("PostgreSQL is not installed: apt-get install postgresql")
+
+
 class Postgres:
     """A throwaway PostgreSQL cluster on a Unix socket in ``folder``; ``database()`` gives the
     URL of a fresh database."""
