@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import secrets
+import select
 import signal
 import subprocess
 import sys
@@ -350,14 +351,13 @@ class Zygote:
         return reply
 
     def _read(self, timeout: float) -> dict:
-        result: list[str] = []
-        reader = threading.Thread(target=lambda: result.append(self.proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(timeout)
-        if not result or not result[0]:
+        """The zygote's one-line reply (one request is outstanding at a time, so nothing else is buffered)."""
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        line = self.proc.stdout.readline() if ready else ""
+        if not line:
             self.close()
             raise ZygoteError("the grading fork server did not answer; its log:\n" + self._log_tail())
-        return json.loads(result[0])
+        return json.loads(line)
 
     def _log_tail(self) -> str:
         try:
