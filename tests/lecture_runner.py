@@ -12,12 +12,23 @@ variants:
 Claims (``ae_helpers.claims``) are logged to a file that the caller reads; in strict mode
 the first claim that does not hold stops the run. A *break* is a deliberate edit of the
 lecture (``old`` → ``new`` in one cell) that must make the named claims fail.
+
+Executed once per test session: ``RunCache`` keeps a strict fast-mode run (the executed
+notebook, its claims, its error) per lecture content and variant in a folder that the xdist
+workers of one session share (``session_cache``), so the real-data test of
+``tests/test_lectures.py`` and the website test ``tests/test_site.py`` execute each lecture
+once between them; a per-run file lock makes whichever asks first run it and the other wait.
 """
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +43,7 @@ from ae_helpers.course import ROOT
 DATASET_LINE = re.compile(r'^DATASET = "(\w+)"', re.MULTILINE)
 SHARED_DATA = Path(os.environ.get("AE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FASHION = SHARED_DATA / "fashion_mnist.npz"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,12 @@ def dataset_of(nb) -> str | None:
 
 def uses_faces(nb) -> bool:
     return any('load_dataset("faces"' in c.source for c in nb.cells if c.cell_type == "code")
+
+
+def site_variant(nb) -> str:
+    """The variant a lecture is shown in on the website: 'real' where it loads a 28×28 data set
+    or faces (the run its real-data test makes), else 'stand-in'."""
+    return "real" if dataset_of(nb) or uses_faces(nb) else "stand-in"
 
 
 def apply_break(nb, brk: Break) -> None:
@@ -131,7 +149,8 @@ def run(path: Path, variant: str, data_folder: Path, *, breaks: tuple[Break, ...
     nb = prepare(path, variant, breaks)
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "claims.jsonl"
-        env = {"AE_FAST": "1" if fast else "0", "AE_DATA_DIR": str(data_folder), "MPLBACKEND": "Agg",
+        # The inline backend, as in JupyterLab: the executed notebook keeps its figures (the website shows them).
+        env = {"AE_FAST": "1" if fast else "0", "AE_DATA_DIR": str(data_folder), "MPLBACKEND": INLINE_BACKEND,
                claims.LOG_ENV: str(log), claims.STRICT_ENV: "strict" if strict else "record"}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
@@ -155,3 +174,84 @@ def run(path: Path, variant: str, data_folder: Path, *, breaks: tuple[Break, ...
 def claim_sites(nb) -> int:
     """How many ``claim(`` calls the lecture's code cells make (each must log at least once)."""
     return sum(len(re.findall(r"(?<![\w.])claim\(", c.source)) for c in nb.cells if c.cell_type == "code")
+
+
+# --------------------------------------------------------------------------- runs computed once
+
+#: Names a folder for the cache of executed runs (else ``session_cache`` picks one per session).
+CACHE_ENV = "AE_LECTURE_CACHE"
+
+
+def session_cache(tmp_path_factory) -> "RunCache":
+    """The run cache of this pytest session: ``$AE_LECTURE_CACHE`` if set, else a folder beside
+    the xdist workers' base temporary folders (their common parent), so all workers share it."""
+    if os.environ.get(CACHE_ENV):
+        return RunCache(Path(os.environ[CACHE_ENV]))
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return RunCache(base / "lecture_runs")
+
+
+def run_key(path: Path, variant: str) -> str:
+    """``<lecture>-<variant>-<hash>``: the hash covers the lecture's bytes, the variant and the
+    ``ae_helpers`` sources, so an edited lecture or helper is never served an old run."""
+    digest = hashlib.sha256(path.read_bytes() + variant.encode())
+    for source in sorted((ROOT / "ae_helpers").rglob("*.py")):
+        digest.update(source.read_bytes())
+    return f"{path.stem}-{variant}-{digest.hexdigest()[:16]}"
+
+
+class RunCache:
+    """Strict fast-mode runs of lectures, stored as ``<key>.ipynb`` (executed) and
+    ``<key>.json`` (claims, error; written last, so its presence means the run is complete)."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def load(self, path: Path, variant: str) -> Run | None:
+        key = run_key(path, variant)
+        record = self.folder / f"{key}.json"
+        if not record.exists():
+            return None
+        saved = json.loads(record.read_text())
+        return Run(nbformat.read(self.folder / f"{key}.ipynb", as_version=4), saved["claims"], saved["error"])
+
+    def _store(self, path: Path, variant: str, result: Run) -> None:
+        key = run_key(path, variant)
+        for name, write in ((f"{key}.ipynb", lambda f: nbformat.write(result.notebook, f)),
+                            (f"{key}.json", lambda f: f.write_text(
+                                json.dumps({"claims": result.claims, "error": result.error})))):
+            partial = self.folder / f".{name}.partial"
+            write(partial)
+            partial.replace(self.folder / name)
+
+    @contextmanager
+    def _lock(self, path: Path, variant: str, wait: bool):
+        with open(self.folder / f"{run_key(path, variant)}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def get(self, path: Path, variant: str, data_folder: Callable[[], Path], *, wait: bool = True) -> Run | None:
+        """The strict fast-mode run of ``path`` on ``variant``: from the cache, or executed now
+        (on ``data_folder()``) and stored. While another process runs it, wait for it (or, with
+        ``wait=False``, return None at once)."""
+        found = self.load(path, variant)
+        if found is not None:
+            return found
+        with self._lock(path, variant, wait) as locked:
+            if not locked:
+                return None
+            found = self.load(path, variant)
+            if found is None:
+                found = run(path, variant, data_folder())
+                self._store(path, variant, found)
+            return found

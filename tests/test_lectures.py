@@ -6,7 +6,8 @@ lecture and read what it logged. For each lecture:
 
 - on the embedded stand-ins (an empty data folder), every claim holds;
 - on real data (Fashion-MNIST from ``../shared/data/`` and Olivetti-shaped faces), every
-  claim holds — for lectures that load 28×28 images or faces;
+  claim holds — for lectures that load 28×28 images or faces (this run is computed once per
+  session and shared with the website test, ``lecture_runner.RunCache``);
 - with its deliberate breaks (``tests/lecture_breaks/lNN.py``) applied, every claim fails, and
   each break fails the claims it names: no claim is one that cannot fail.
 
@@ -48,9 +49,9 @@ def lecture_tests(path):
             assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
 
         @pytest.mark.skipif(not (lr.dataset_of(nb) or lr.uses_faces(nb)), reason="uses no 28×28 data set or faces")
-        def test_runs_and_claims_hold_on_real_data(self, tmp_path):
+        def test_runs_and_claims_hold_on_real_data(self, tmp_path, tmp_path_factory):
             _needs_real_data()
-            run = lr.run(path, "real", lr.real_data_folder(tmp_path / "real"))
+            run = lr.session_cache(tmp_path_factory).get(path, "real", lambda: lr.real_data_folder(tmp_path / "real"))
             assert run.error is None, f"{slug} failed on real data:\n{run.error}\nclaims:\n{_report(run)}"
             assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
 
