@@ -104,7 +104,7 @@ def execute_lectures(target: Path) -> Path:
         print(f"executing the lectures in fast mode on {'Fashion-MNIST' if variant == 'real' else 'the stand-ins'}")
         for slug in chapters():
             start = time.monotonic()
-            run = runner.run(ROOT / "lectures" / f"{slug}.ipynb", variant, folder, strict=False)
+            run = runner.run(ROOT / "lectures" / f"{slug}.ipynb", variant, folder, strict=False, figures=True)
             if run.error:
                 raise SystemExit(f"{slug} failed:\n{run.error}")
             failed = run.failed_claims()

@@ -14,8 +14,8 @@ the first claim that does not hold stops the run. A *break* is a deliberate edit
 lecture (``old`` → ``new`` in one cell) that must make the named claims fail.
 
 Executed once per test session: ``RunCache`` keeps a strict fast-mode run (the executed
-notebook, its claims, its error) per lecture content and variant in a folder that the xdist
-workers of one session share (``session_cache``), so the real-data test of
+notebook with its figures, its claims, its error) per lecture content and variant in a folder
+that the xdist workers of one session share (``session_cache``), so the real-data test of
 ``tests/test_lectures.py`` and the website test ``tests/test_site.py`` execute each lecture
 once between them; a per-run file lock makes whichever asks first run it and the other wait.
 """
@@ -138,19 +138,21 @@ def prepare(path: Path, variant: str, breaks: tuple[Break, ...] = ()) -> nbforma
 
 
 def run(path: Path, variant: str, data_folder: Path, *, breaks: tuple[Break, ...] = (), strict: bool = True,
-        fast: bool = True, timeout: int = 600) -> Run:
+        fast: bool = True, figures: bool = False, timeout: int = 600) -> Run:
     """Execute the lecture at ``path`` in a fresh kernel and return its claims.
 
     ``data_folder`` becomes ``AE_DATA_DIR`` (empty for the stand-in, see ``real_data_folder``).
     With ``strict`` a claim that does not hold stops the run (``Run.error`` holds the cell's
     traceback); cell errors, a cell that times out and a kernel that dies are returned, not
-    raised, with the claims logged before them.
+    raised, with the claims logged before them. With ``figures`` the kernel draws with the inline
+    backend, as in JupyterLab, so the executed notebook keeps its figures (else with Agg, which
+    saves the time of encoding them).
     """
     nb = prepare(path, variant, breaks)
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "claims.jsonl"
-        # The inline backend, as in JupyterLab: the executed notebook keeps its figures (the website shows them).
-        env = {"AE_FAST": "1" if fast else "0", "AE_DATA_DIR": str(data_folder), "MPLBACKEND": INLINE_BACKEND,
+        env = {"AE_FAST": "1" if fast else "0", "AE_DATA_DIR": str(data_folder),
+               "MPLBACKEND": INLINE_BACKEND if figures else "Agg",
                claims.LOG_ENV: str(log), claims.STRICT_ENV: "strict" if strict else "record"}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
@@ -252,6 +254,6 @@ class RunCache:
                 return None
             found = self.load(path, variant)
             if found is None:
-                found = run(path, variant, data_folder())
+                found = run(path, variant, data_folder(), figures=True)
                 self._store(path, variant, found)
             return found
