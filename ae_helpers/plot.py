@@ -1,5 +1,6 @@
 """Pictures every chapter needs: image grids, reconstructions, loss curves, latent scatters,
-interpolation strips and component (eigenface) grids.
+interpolation strips and component (eigenface) grids; and two latent explorers with sliders
+(ipywidgets), each with a static figure for viewers where widgets are not live.
 
 Every function takes ``ax=None``: without it, it makes a figure of a sensible size; with it,
 it draws into that Axes. Every function returns the matplotlib Figure and works headless
@@ -12,6 +13,7 @@ arrays. Images are (N, H, W), (N, 1, H, W), or flattened (N, H·W) together with
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -21,7 +23,8 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 __all__ = ["image_grid", "reconstructions", "loss_curves", "latent_scatter",
-           "interpolation_strip", "component_grid", "mosaic", "tile_origin", "pad_for"]
+           "interpolation_strip", "component_grid", "mosaic", "tile_origin", "pad_for",
+           "latent_explorer", "latent_traversal"]
 
 #: Widest figure (inches) a function makes on its own.
 MAX_WIDTH = 12.0
@@ -287,3 +290,304 @@ def latent_scatter(z, labels, class_names: Sequence[str] | None = None, ax=None,
     if title:
         ax.set_title(title)
     return fig
+
+
+# --------------------------------------------------------------------------- latent explorers (sliders)
+#
+# Two ipywidgets explorers: ``latent_explorer`` (two sliders over a 2-D latent space) and
+# ``latent_traversal`` (one slider per latent, starting at an image's code). Each decodes one
+# point per slider move under torch.no_grad, updates one image artist of a small Agg figure and
+# sends its PNG to an Image widget. Displayed, an explorer shows first a static figure (a PNG
+# output: a decoded grid over the sliders' range, or a traversal grid), which every viewer
+# renders — the website, nbgrader's HTML feedback, GitHub, a notebook reopened without a kernel —
+# then the live sliders, whose plain-text fallback is one sentence saying what they do.
+
+#: What every explorer's plain-text fallback ends with.
+RUN_TO_USE = "run this cell in JupyterLab or Colab to move them."
+
+
+def _decoder(decode, image_shape, d: int):
+    """``decode`` wrapped: numpy codes (N, d) → numpy images (N, H, W) in [0, 1], checked.
+
+    ``decode`` gets a float32 CPU tensor (N, d) under ``torch.no_grad()`` and must return N
+    images in [0, 1], shaped (N, H, W), (N, 1, H, W) or flat (N, H·W).
+    """
+    import torch
+    h, w = (int(s) for s in image_shape)
+
+    def run(z: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            out = decode(torch.as_tensor(np.asarray(z, dtype=np.float32).reshape(-1, d)))
+        x = _numpy(out, "decode(z)")
+        n = len(z)
+        if x.ndim == 4 and x.shape[1] == 1:
+            x = x[:, 0]
+        if x.shape == (n, h * w):
+            x = x.reshape(n, h, w)
+        if x.shape != (n, h, w):
+            raise ValueError(f"decode(z) returned shape {tuple(x.shape)} for z of shape ({n}, {d}); it must "
+                             f"return {n} images of image_shape={(h, w)}: ({n}, {h}, {w}), ({n}, 1, {h}, {w}) "
+                             f"or flat ({n}, {h * w}). Check image_shape, or reshape inside decode.")
+        lo, hi = float(np.min(x)), float(np.max(x))
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo < -1e-4 or hi > 1 + 1e-4:
+            raise ValueError(f"decode(z) returned values from {lo:.3g} to {hi:.3g}; images must be in [0, 1]. "
+                             "If your decoder outputs logits, return torch.sigmoid(logits).")
+        return np.clip(x, 0.0, 1.0)
+    return run
+
+
+def _agg_figure(width: float, height: float, dpi: int = 80):
+    """A matplotlib Figure with its own Agg canvas, outside pyplot (never shown by a backend)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(width, height), dpi=dpi)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig) -> bytes:
+    """The figure as PNG bytes, at its own dpi."""
+    import io
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi)
+    return buf.getvalue()
+
+
+def _blitter(fig, artists):
+    """A function that redraws only ``artists`` over the rest of ``fig``, drawn once and cached,
+    and returns the figure as PNG bytes: a slider move costs one image and one marker."""
+    import io
+    from matplotlib.image import imsave
+    for artist in artists:
+        artist.set_animated(True)                      # left out of the cached background
+    canvas = fig.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(fig.bbox)
+
+    def png() -> bytes:
+        canvas.restore_region(background)
+        for artist in artists:
+            fig.draw_artist(artist)
+        buf = io.BytesIO()
+        imsave(buf, np.asarray(canvas.buffer_rgba()), format="png")
+        return buf.getvalue()
+    return png
+
+
+def _slider(label: str, value: float, lo: float, hi: float):
+    import ipywidgets as widgets
+    return widgets.FloatSlider(value=value, min=lo, max=hi, step=(hi - lo) / 100, description=label,
+                               continuous_update=True, readout_format=".2f",
+                               style={"description_width": "initial"})
+
+
+@functools.cache
+def _explorer_class():
+    """The VBox that displays a static PNG and then itself with a one-sentence text/plain."""
+    import ipywidgets as widgets
+
+    class Explorer(widgets.VBox):
+        """Live sliders plus a static figure. ``fallback``: the sliders' plain-text sentence;
+        ``static_png``, ``static_text``: the static figure as PNG bytes and in words."""
+
+        def _repr_mimebundle_(self, **kwargs):
+            bundle = super()._repr_mimebundle_(**kwargs)
+            bundle["text/plain"] = self.fallback
+            return bundle
+
+        def _ipython_display_(self):
+            import base64
+            from IPython.display import display
+            display({"image/png": base64.b64encode(self.static_png).decode("ascii"),
+                     "text/plain": self.static_text}, raw=True)
+            display(self._repr_mimebundle_(), raw=True)
+
+    return Explorer
+
+
+def _span_2d(codes, span) -> list[tuple[float, float]]:
+    """The sliders' (min, max) per coordinate: given, ±span, or the codes' 1st–99th percentile."""
+    if span is not None:
+        pairs = [(-float(span), float(span))] * 2 if np.ndim(span) == 0 else [tuple(map(float, p)) for p in span]
+    elif codes is not None:
+        pairs = [tuple(np.percentile(codes[:, j], [1, 99])) for j in range(2)]
+    else:
+        pairs = [(-3.0, 3.0)] * 2
+    if len(pairs) != 2 or any(not lo < hi for lo, hi in pairs):
+        raise ValueError(f"span must give two ranges with min < max, got {pairs}.")
+    return [(float(lo), float(hi)) for lo, hi in pairs]
+
+
+def _scatter_panel(ax, codes, labels, class_names, box):
+    """Codes (N, 2) on ``ax`` (coloured by labels if given) with the sliders' range as a dashed box."""
+    if codes is not None:
+        keep = np.random.default_rng(0).permutation(len(codes))[:2000]     # a cheap redraw
+        if labels is not None:
+            latent_scatter(codes[keep], np.asarray(labels)[keep], class_names, ax=ax)
+        else:
+            ax.scatter(codes[keep, 0], codes[keep, 1], s=6, color="0.6")
+    (x0, x1), (y0, y1) = box
+    ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, linestyle="--", color="k"))
+    ax.set_xlabel("$z_1$")
+    ax.set_ylabel("$z_2$")
+    ax.margins(0.05)
+
+
+def _grid_2d(run, box, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (n², 2) on an n × n grid over ``box`` (rows: z2 high → low) and their decodings."""
+    (x0, x1), (y0, y1) = box
+    zx, zy = np.linspace(x0, x1, n), np.linspace(y1, y0, n)
+    z = np.stack([np.tile(zx, n), np.repeat(zy, n)], axis=1)
+    return z, run(z)
+
+
+def latent_explorer(decode, image_shape, codes=None, labels=None, class_names=None, span=None,
+                    n_grid: int = 9):
+    """Two sliders (z1, z2) over a 2-D latent space that decode the point under them.
+
+    decode: z (N, 2) float32 CPU tensor → images (N, H, W), (N, 1, H, W) or (N, H·W), values in
+        [0, 1] (apply the sigmoid to logits; move z to the model's device inside decode). The
+        sliders call it with N = 1 under ``torch.no_grad()``, the static grid once with N = n_grid².
+    image_shape: (H, W).
+    codes, labels: optional encoded test means (N, 2) and their classes (N,), drawn as a scatter
+        with a red cross at the sliders' point (class_names as in :func:`latent_scatter`).
+    span: the sliders' range: None → the 1st–99th percentile of each coordinate of ``codes``
+        (±3 prior standard deviations without codes); a number s → [−s, s]; or ((lo1, hi1), (lo2, hi2)).
+
+    Returns an ipywidgets VBox. Displayed, it shows a static figure (the scatter, and the
+    decoded n_grid × n_grid grid over the sliders' range), then the live sliders over a figure
+    of the scatter and the decoded image. Attributes: ``sliders``, ``image`` (the live
+    AxesImage, (H, W) in [0, 1]), ``marker``, ``static_png``, ``static_text`` (the static figure
+    in words), ``fallback`` (the sliders in words).
+    """
+    import ipywidgets as widgets
+    codes = None if codes is None else _numpy(codes, "codes")
+    if codes is not None and (codes.ndim != 2 or codes.shape[1] != 2):
+        raise ValueError(f"codes must have shape (N, 2), got {codes.shape}: the explorer has two sliders.")
+    box = _span_2d(codes, span)
+    run = _decoder(decode, image_shape, 2)
+    start = [float(np.clip(0.0, lo, hi)) for lo, hi in box]
+
+    static = _agg_figure(11.0, 5.0)
+    ax_s, ax_g = static.subplots(1, 2)
+    _scatter_panel(ax_s, codes, labels, class_names, box)
+    ax_s.set_title("codes; the sliders cover the dashed box")
+    image_grid(_grid_2d(run, box, n_grid)[1], ncols=n_grid, ax=ax_g,
+               title=f"decoded {n_grid}×{n_grid} grid over the dashed box")
+    static.tight_layout()
+
+    live = _agg_figure(7.5, 3.4)
+    ax_l, ax_i = live.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
+    _scatter_panel(ax_l, codes, labels, class_names, box)
+    marker, = ax_l.plot(*start, "x", color="red", markersize=14, markeredgewidth=3, zorder=5)
+    image = ax_i.imshow(run(np.array([start]))[0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax_i.set_axis_off()
+    live.tight_layout()
+    frame = _blitter(live, [image, marker])
+
+    view = widgets.Image(value=frame(), format="png")
+    sliders = [_slider(f"z{j + 1}", start[j], *box[j]) for j in range(2)]
+    note = widgets.Label("Drag z1 and z2: the red cross on the scatter is decoded on the right.")
+    explorer = _explorer_class()([widgets.HBox(sliders), view, note])
+    explorer.fallback = ("Latent explorer: two sliders (z1, z2) decode the latent point under them into an image; "
+                         + RUN_TO_USE)
+    explorer.sliders, explorer.image, explorer.marker = sliders, image, marker
+    explorer.static_png, explorer.figure = _png(static), live
+    explorer.static_text = (f"Figure: the codes with the sliders' range (dashed box), and the decoded "
+                            f"{n_grid}×{n_grid} grid over that box.")
+
+    def redraw(_change=None):
+        z = np.array([[s.value for s in sliders]])
+        image.set_data(run(z)[0])
+        marker.set_data([z[0, 0]], [z[0, 1]])
+        view.value = frame()
+
+    for s in sliders:
+        s.observe(redraw, names="value")
+    return explorer
+
+
+def _traversal_static(run, z0, dims, names, box, n_steps: int, image_shape):
+    """Static traversal grid: one row per latent in ``dims``, swept over its slider range."""
+    rows = []
+    for j, (lo, hi) in zip(dims, box):
+        z = np.repeat(z0[None], n_steps, axis=0)
+        z[:, j] = np.linspace(lo, hi, n_steps)
+        rows.append(run(z))
+    h, w = (int(s) for s in image_shape)
+    fig = _agg_figure(*_tile_inches(h, w, n_steps, len(dims), extra=0.5))
+    ax = fig.subplots()
+    image_grid(np.concatenate(rows), ncols=n_steps, ax=ax)
+    pad = pad_for(h, w)
+    ax.set_yticks([tile_origin(i * n_steps, n_steps, h, w, pad)[0] + h / 2 - 0.5 for i in range(len(dims))], names)
+    if len(set(box)) == 1:                             # one range for every row: label the columns
+        ax.set_xticks([tile_origin(i, n_steps, h, w, pad)[1] + w / 2 - 0.5 for i in range(n_steps)],
+                      [f"{v:.2g}" for v in np.linspace(*box[0], n_steps)])
+    ax.tick_params(length=0)
+    ax.set_title("each row: one latent swept over its slider's range, the others at the start code", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def latent_traversal(decode, image_shape, z0, dims=None, activity=None, k: int | None = None,
+                     span: float = 3.0, n_steps: int = 9, activity_name: str = "activity"):
+    """One slider per latent, starting at the code ``z0`` of an image, decoding the point as they move.
+
+    decode: z (N, d) float32 CPU tensor → images (N, H, W), (N, 1, H, W) or (N, H·W), values in
+        [0, 1] (apply the sigmoid to logits; move z to the model's device inside decode). The
+        sliders call it with N = 1 under ``torch.no_grad()``.
+    image_shape: (H, W). z0: the start code, (d,) or (1, d), e.g. the posterior mean of an image.
+    dims: the latents that get a slider (default: all). activity: optional (d,) score per latent
+        (e.g. its KL in nats, ``activity_name="KL"``); then the sliders are ordered by it, most
+        active first, each labelled with its score, and ``k`` keeps the k most active.
+    span: each slider runs over [−span, span] (prior standard deviations), widened to reach z0.
+    n_steps: columns of the static traversal grid.
+
+    Returns an ipywidgets VBox. Displayed, it shows a static figure (one row per slider: that
+    latent swept over its range, the others at z0), then the live sliders and the decoded image.
+    Attributes: ``sliders``, ``dims``, ``image`` (the live AxesImage), ``static_png``,
+    ``static_text`` (the static figure in words), ``fallback`` (the sliders in words).
+    """
+    import ipywidgets as widgets
+    z0 = _numpy(z0, "z0").reshape(-1)
+    d = len(z0)
+    dims = list(range(d)) if dims is None else [int(j) for j in dims]
+    names = [f"z{j}" for j in dims]
+    if activity is not None:
+        score = _numpy(activity, "activity").reshape(-1)
+        if len(score) != d:
+            raise ValueError(f"activity has {len(score)} values for {d} latents.")
+        dims = sorted(dims, key=lambda j: -score[j])[:k]
+        names = [f"z{j} ({activity_name} {score[j]:.2g})" for j in dims]
+    if not dims or any(not 0 <= j < d for j in dims):
+        raise ValueError(f"dims must name latents among 0 … {d - 1}, got {dims}.")
+    run = _decoder(decode, image_shape, d)
+    box = [(min(-span, float(z0[j])), max(span, float(z0[j]))) for j in dims]
+    static = _traversal_static(run, z0, dims, names, box, n_steps, image_shape)
+
+    live = _agg_figure(2.6, 2.6)
+    ax = live.add_axes([0.02, 0.02, 0.96, 0.96])
+    image = ax.imshow(run(z0[None])[0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax.set_axis_off()
+    frame = _blitter(live, [image])
+
+    view = widgets.Image(value=frame(), format="png")
+    sliders = [_slider(name, float(z0[j]), *b) for name, j, b in zip(names, dims, box)]
+    note = widgets.Label("Each slider sets one latent; the others keep the start image's code.")
+    explorer = _explorer_class()([widgets.HBox([widgets.VBox(sliders), view]), note])
+    explorer.fallback = (f"Latent traversal: one slider per latent ({', '.join(f'z{j}' for j in dims)}) moves the "
+                         f"code of one image along that latent and decodes it; " + RUN_TO_USE)
+    explorer.sliders, explorer.dims, explorer.image = sliders, dims, image
+    explorer.static_png, explorer.figure = _png(static), live
+    explorer.static_text = (f"Figure: one row per slider ({', '.join(names)}), that latent swept over its "
+                            "range from left to right, the others at the start code.")
+
+    def redraw(_change=None):
+        z = z0.copy()
+        z[dims] = [s.value for s in sliders]
+        image.set_data(run(z[None])[0])
+        view.value = frame()
+
+    for s in sliders:
+        s.observe(redraw, names="value")
+    return explorer

@@ -1,5 +1,9 @@
 """Unit tests of ae_helpers.plot: figures with and without ax, tensor and flat inputs,
-mosaic content, and clear errors for inconsistent shapes."""
+mosaic content, and clear errors for inconsistent shapes; the latent explorers (sliders decode
+the point under them, a static figure and a one-sentence text where widgets are not live)."""
+import base64
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -152,5 +156,119 @@ def test_latent_scatter_legend_names_or_colour_bar():
     (lambda: plot.component_grid(torch.rand(4, H * W), (H, W), titles=["a"]), "titles"),
 ])
 def test_inconsistent_shapes_raise_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# --------------------------------------------------------------------------- latent explorers (sliders)
+
+class Recorder:
+    """A fake decoder: records every z it gets and returns images (N, H·W) whose pixels are
+    sigmoid(z1 − z2 + pixel index / 10), so that different points decode to different images."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, z):
+        self.calls.append(z.clone())
+        return self.expected(z)
+
+    @staticmethod
+    def expected(z):
+        return torch.sigmoid(z[:, :1] - z[:, 1:2] + torch.arange(H * W) / 10)
+
+
+def png_pixels(data: bytes) -> np.ndarray:
+    return plt.imread(io.BytesIO(data), format="png")
+
+
+def explorer(decode=None, **kwargs):
+    codes = torch.randn(200, 2, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 2.0])
+    return plot.latent_explorer(decode or Recorder(), (H, W), codes, torch.arange(200) % 3, **kwargs), codes
+
+
+def traversal(decode=None, **kwargs):
+    return plot.latent_traversal(decode or Recorder(), (H, W), torch.tensor([0.5, -0.2, 4.0, 0.0]), **kwargs)
+
+
+def test_explorers_build_without_a_frontend_over_their_stated_ranges():
+    ex, codes = explorer()
+    want = [np.percentile(codes[:, j].numpy(), [1, 99]) for j in range(2)]
+    assert [(s.description, s.min, s.max, s.value) for s in ex.sliders] == [
+        ("z1", pytest.approx(want[0][0]), pytest.approx(want[0][1]), 0.0),
+        ("z2", pytest.approx(want[1][0]), pytest.approx(want[1][1]), 0.0)]
+    assert [(s.min, s.max) for s in explorer(span=2)[0].sliders] == [(-2, 2), (-2, 2)]
+    tr = traversal(activity=torch.tensor([0.1, 3.0, 0.0, 1.0]), k=3, activity_name="KL")
+    assert tr.dims == [1, 3, 0]
+    assert [s.description for s in tr.sliders] == ["z1 (KL 3)", "z3 (KL 1)", "z0 (KL 0.1)"]
+    assert [s.value for s in tr.sliders] == pytest.approx([-0.2, 0.0, 0.5])
+    wide = traversal().sliders[2]
+    assert (wide.min, wide.max, wide.value) == (-3.0, 4.0, 4.0), "a slider reaches its start value"
+
+
+def test_moving_a_slider_decodes_the_point_under_it_and_redraws():
+    rec = Recorder()
+    ex, _ = explorer(rec)
+    before = ex.children[1].value
+    ex.sliders[0].value, ex.sliders[1].value = 0.7, -1.1
+    np.testing.assert_allclose(rec.calls[-1].numpy(), [[0.7, -1.1]], rtol=1e-6)
+    assert rec.calls[-1].dtype == torch.float32
+    np.testing.assert_allclose(ex.image.get_array(), Recorder.expected(rec.calls[-1]).reshape(H, W), rtol=1e-6)
+    np.testing.assert_allclose(np.ravel(ex.marker.get_data()), [0.7, -1.1])
+    assert ex.children[1].value != before, "the Image widget shows the new frame"
+
+    rec = Recorder()
+    tr = traversal(rec)
+    tr.sliders[1].value = 2.5
+    np.testing.assert_allclose(rec.calls[-1].numpy(), [[0.5, 2.5, 4.0, 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(tr.image.get_array(), Recorder.expected(rec.calls[-1]).reshape(H, W), rtol=1e-6)
+
+
+def test_decoding_runs_without_gradients():
+    grads = []
+    plot.latent_traversal(lambda z: grads.append(torch.is_grad_enabled()) or torch.zeros(len(z), H, W),
+                          (H, W), torch.zeros(3))
+    assert grads and not any(grads)
+
+
+def test_static_fallback_is_a_non_blank_decoded_grid():
+    rec = Recorder()
+    ex, _ = explorer(rec, span=1.5, n_grid=5)
+    grid = next(z for z in rec.calls if len(z) == 25)
+    np.testing.assert_allclose([grid.min(), grid.max()], [-1.5, 1.5])
+    assert png_pixels(ex.static_png)[..., :3].std() > 0.05
+    tr = traversal(n_steps=5)
+    pixels = png_pixels(tr.static_png)
+    assert pixels.shape[0] > 100 and pixels[..., :3].std() > 0.05
+
+
+@pytest.mark.parametrize("make", [explorer, traversal])
+def test_displayed_static_figure_then_sliders_whose_text_is_one_sentence(make, monkeypatch):
+    import IPython.display
+    ex = make()
+    if isinstance(ex, tuple):
+        ex = ex[0]
+    shown_outputs = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown_outputs.append((obj, kw)))
+    ex._ipython_display_()
+    (figure, kw_figure), (bundle, kw) = shown_outputs
+    assert kw_figure == kw == {"raw": True}
+    assert base64.b64decode(figure["image/png"]) == ex.static_png
+    assert figure["text/plain"].startswith("Figure: ") and "\n" not in figure["text/plain"]
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    text = bundle["text/plain"]
+    assert text == ex._repr_mimebundle_()["text/plain"] == ex.fallback
+    assert "\n" not in text and "slider" in text and text.endswith(plot.RUN_TO_USE)
+    assert "Box(" not in text and "Error" not in text
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: explorer(lambda z: torch.rand(len(z), 10)), r"returned shape \(81, 10\).*image_shape=\(5, 4\): \(81, 5, 4\)"),
+    (lambda: explorer(lambda z: torch.randn(len(z), H, W) * 5), "torch.sigmoid"),
+    (lambda: plot.latent_explorer(Recorder(), (H, W), torch.rand(9, 3)), r"codes must have shape \(N, 2\)"),
+    (lambda: traversal(dims=[7]), "among 0 … 3"),
+    (lambda: traversal(activity=torch.ones(3)), "activity has 3 values for 4 latents"),
+])
+def test_explorer_errors_say_what_to_fix(call, message):
     with pytest.raises(ValueError, match=message):
         call()
