@@ -374,6 +374,12 @@ def _blitter(fig, artists):
     return png
 
 
+def _image_widget(fig, png: bytes):
+    """An Image widget showing ``png``, a frame of ``fig``, at its own size in pixels."""
+    import ipywidgets as widgets
+    return widgets.Image(value=png, format="png", width=str(round(fig.get_figwidth() * fig.dpi)))
+
+
 def _slider(label: str, value: float, lo: float, hi: float):
     import ipywidgets as widgets
     return widgets.FloatSlider(value=value, min=lo, max=hi, step=(hi - lo) / 100, description=label,
@@ -485,7 +491,7 @@ def latent_explorer(decode, image_shape, codes=None, labels=None, class_names=No
     live.tight_layout()
     frame = _blitter(live, [image, marker])
 
-    view = widgets.Image(value=frame(), format="png")
+    view = _image_widget(live, frame())
     sliders = [_slider(f"z{j + 1}", start[j], *box[j]) for j in range(2)]
     note = widgets.Label("Drag z1 and z2: the red cross on the scatter is decoded on the right.")
     explorer = _explorer_class()([widgets.HBox(sliders), view, note])
@@ -571,7 +577,7 @@ def latent_traversal(decode, image_shape, z0, dims=None, activity=None, k: int |
     ax.set_axis_off()
     frame = _blitter(live, [image])
 
-    view = widgets.Image(value=frame(), format="png")
+    view = _image_widget(live, frame())
     sliders = [_slider(name, float(z0[j]), *b) for name, j, b in zip(names, dims, box)]
     note = widgets.Label("Each slider sets one latent; the others keep the start image's code.")
     explorer = _explorer_class()([widgets.HBox([widgets.VBox(sliders), view]), note])
