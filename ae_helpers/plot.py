@@ -2,9 +2,9 @@
 interpolation strips and component (eigenface) grids; and two latent explorers with sliders
 (ipywidgets), each with a static figure for viewers where widgets are not live.
 
-Every function takes ``ax=None``: without it, it makes a figure of a sensible size; with it,
-it draws into that Axes. Every function returns the matplotlib Figure and works headless
-(``MPLBACKEND=Agg``). Grids of images are one mosaic drawn with a single ``imshow`` into one
+Every figure function takes ``ax=None``: without it, it makes a figure of a sensible size;
+with it, it draws into that Axes. Every figure function returns the matplotlib Figure and works
+headless (``MPLBACKEND=Agg``); the explorers return an ipywidgets box (see their section). Grids of images are one mosaic drawn with a single ``imshow`` into one
 Axes, so they fit into any layout of subplots.
 
 Inputs may be torch tensors (on any device, with or without ``requires_grad``) or numpy
