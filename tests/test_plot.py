@@ -224,6 +224,15 @@ def test_moving_a_slider_decodes_the_point_under_it_and_redraws():
     np.testing.assert_allclose(tr.image.get_array(), Recorder.expected(rec.calls[-1]).reshape(H, W), rtol=1e-6)
 
 
+def test_conv_decoder_output_and_a_batched_start_code():
+    rec = Recorder()
+    tr = plot.latent_traversal(lambda z: rec(z).reshape(len(z), 1, H, W), (H, W), torch.tensor([[0.3, 0.1]]))
+    assert [s.value for s in tr.sliders] == pytest.approx([0.3, 0.1])
+    tr.sliders[0].value = -1.0
+    np.testing.assert_allclose(tr.image.get_array(), Recorder.expected(torch.tensor([[-1.0, 0.1]])).reshape(H, W),
+                               rtol=1e-6)
+
+
 def test_decoding_runs_without_gradients():
     grads = []
     plot.latent_traversal(lambda z: grads.append(torch.is_grad_enabled()) or torch.zeros(len(z), H, W),
