@@ -406,6 +406,25 @@ return texts;
 """
 
 
+# Every image output of the notebook's model is an <img> on the page, loaded, with a size.
+FIGURES_LOADED = CURRENT + """
+const pngs = [...w.content.widgets].filter(c => c.model.type === 'code')
+  .reduce((n, c) => n + c.model.outputs.toJSON().filter(o => o.data && o.data['image/png']).length, 0);
+const imgs = [...w.node.querySelectorAll('.jp-OutputArea-output img')];
+return imgs.length === pngs && imgs.every(i => i.complete && i.naturalWidth > 0 && i.naturalHeight > 0);
+"""
+
+
+def settle(browser, script: str, timeout: float) -> bool:
+    """Wait up to ``timeout`` s for ``script`` to return true (pages render late under load); no error."""
+    deadline = time.monotonic() + timeout
+    while not browser.execute_script(script):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)
+    return True
+
+
 def progress_problems(fit_outputs: list[str]) -> list[str]:
     """Each training cell's output must hold a finished plain-text bar line."""
     return [text[:300] for text in fit_outputs if not PROGRESS_LINE.search(text)]
@@ -425,6 +444,7 @@ def executed_lecture(lab, browser):
         start = time.monotonic()
         ok = run_all(browser, path)
         seconds = time.monotonic() - start
+        settle(browser, FIGURES_LOADED, 30)
         state = browser.execute_script(NOTEBOOK_STATE, WIDGET_MIME)
         show_first_figure(browser)
         browser.shot("lecture_run_all")
@@ -438,7 +458,9 @@ def test_lecture_01_runs_with_its_figures(lab, browser, executed_lecture, commit
         errors = state["errors"] + state["stderr_tracebacks"]
         assert ok is True and errors == [], f"Run All on lecture 01 failed ({ok!r}): {errors}"
         assert None not in state["counts"], f"cells that did not run: {state['counts']}"
-        assert state["pngs"] >= 10, f"lecture 01 made {state['pngs']} figures; it has more than 10"
+        shows = sum(c.source.count("plt.show()") for c in nbformat.read(course.ROOT / LECTURE, as_version=4).cells
+                    if c.cell_type == "code")
+        assert state["pngs"] == shows > 0, f"lecture 01 made {state['pngs']} figures; its cells call plt.show() {shows} times"
         loaded = [i for i in state["imgs"] if i[0] and i[1] > 0 and i[2] > 0]
         assert len(loaded) == len(state["imgs"]) == state["pngs"], (
             f"{state['pngs']} figure outputs, {len(state['imgs'])} <img> on the page, {len(loaded)} loaded")
@@ -461,8 +483,11 @@ def test_lecture_01_saved_and_reopened_has_no_widget_error(lab, browser, execute
         for bad in ("Error displaying widget", "model not found"):
             if bad in page:
                 raise AssertionError(f"the reopened lecture shows {bad!r} (a tqdm widget saved without its state)")
+        settle(browser, FIGURES_LOADED, 30)
         state = browser.execute_script(NOTEBOOK_STATE, WIDGET_MIME)
-        assert state["widgets"] == 0 and state["pngs"] >= 10, state
+        assert state["widgets"] == 0, f"{state['widgets']} widget outputs in the reopened lecture"
+        assert state["pngs"] == len(state["imgs"]) > 0 and all(i[0] and i[1] > 0 for i in state["imgs"]), (
+            f"reopened: {state['pngs']} figure outputs, on the page {state['imgs']}")
         plain = ["".join(text for mime, text in cell if mime == "text/plain") for cell in shown]
         assert plain and not progress_problems(plain), (
             f"a training cell of the reopened lecture shows no plain-text progress line: {shown}")
