@@ -89,6 +89,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+CURRENT = "const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+
+
 @dataclass
 class Lab:
     """A running JupyterLab: the address it asked a browser to open, its log, the screenshots
@@ -147,6 +150,11 @@ def lab(tmp_path_factory, shots):
            "--LabApp.expose_app_in_browser=True"]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
+    # The student answered "No" to JupyterLab's "get notified about official Jupyter news?" toast,
+    # which would otherwise cover a corner of every screenshot (and would fetch news if answered yes).
+    news = tmp / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True)
+    news.write_text('{"fetchNews": "false"}')
     log = tmp / "jupyterlab.log"
     work = course.ROOT / "build" / f"browser-test-{secrets.token_hex(4)}"
     work.mkdir(parents=True)
@@ -202,6 +210,11 @@ def evidence(browser, lab: Lab, name: str):
     try:
         yield
     except Exception as err:
+        with contextlib.suppress(Exception):     # show the first error output, if the page has one
+            browser.execute_script(CURRENT + "const e = w && w.node.querySelector('.jp-OutputArea-output"
+                                   "[data-mime-type=\"application/vnd.jupyter.stderr\"]');"
+                                   " if (e) e.scrollIntoView({block: 'center'});")
+            time.sleep(0.3)
         shot = browser.shot(f"FAILED-{name}")
         log = shutil.copy(lab.log, lab.shots / f"FAILED-{name}-jupyterlab.log")
         raise AssertionError(f"{err}\n  screenshot: {shot}\n  JupyterLab log: {log}") from err
@@ -218,7 +231,6 @@ def wait_for(driver, script, timeout=30, what="condition", *args):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-CURRENT = "const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
 
 
 def test_a_student_opens_the_course(lab, browser):
