@@ -53,6 +53,29 @@ def test_open_command_serves_the_repository_root_and_opens_lecture_01(monkeypatc
     assert app._resolve_file_to_run_and_root_dir() == "lectures/01_linear_ae_pca.ipynb"
 
 
+def test_open_command_makes_jupyterlab_save_widget_state(monkeypatch):
+    """The settings the command points JupyterLab to (``--LabApp.app_settings_dir``) turn on the
+    widget manager's saveState, which JupyterLab leaves off: a saved notebook with the latent
+    sliders then reopens with the sliders, not "Error displaying widget: model not found"."""
+    from jupyterlab.labapp import LabApp
+    from jupyterlab_server.settings_utils import get_settings
+    monkeypatch.chdir(ROOT)
+    app = LabApp()
+    app.parse_command_line(readme_open_command()[2:])
+    plugin = "@jupyter-widgets/jupyterlab-manager:plugin"
+    schemas = str(Path(app.app_dir) / "schemas")
+    extensions = [str(Path(sys.prefix) / "share" / "jupyter" / "labextensions")]
+
+    def save_state(settings_dir: str) -> bool:
+        found, _ = get_settings(settings_dir, schemas, str(ROOT / "no-user-settings"), plugin,
+                                labextensions_path=extensions)
+        return found["schema"]["properties"]["saveState"]["default"]
+
+    assert save_state(app.app_settings_dir) is True, (
+        f"JupyterLab started by the README's command does not save widget state (settings from {app.app_settings_dir})")
+    assert save_state(str(ROOT / "no-such-settings")) is False, "JupyterLab's own default changed: this test proves nothing"
+
+
 # ------------------------------------------------------------------ 2. the progress bar
 
 def test_saved_progress_bar_is_plain_text(tmp_path):
