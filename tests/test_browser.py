@@ -331,7 +331,7 @@ for (const cell of w.content.widgets) {
 }
 out.stderr_tracebacks = [...w.node.querySelectorAll(
   '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')].map(e => e.innerText)
-  .filter(t => /Traceback|Error/.test(t)).map(t => t.slice(0, 800));
+  .filter(t => /Traceback/.test(t)).map(t => t.slice(0, 800));
 out.imgs = [...w.node.querySelectorAll('.jp-OutputArea-output img')].map(i => [i.complete, i.naturalWidth, i.naturalHeight]);
 out.text = w.node.innerText;
 return out;
