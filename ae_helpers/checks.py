@@ -163,14 +163,16 @@ def check_decreasing(losses, name: str = "the training loss", factor: float = 1.
 
 
 def check_between(value, low: float, high: float, name: str = "result", hint: str | None = None,
-                  verbose: bool = True) -> float:
-    """A scalar lies in [low, high]; return it."""
+                  verbose: bool = True) -> None:
+    """A scalar lies in [low, high]; returns nothing.
+
+    Nothing, so that a test cell ending with this check shows no number: nbgrader's Validate
+    would read a number there as the cell's partial credit."""
     v = check_scalar(value, name, verbose=False)
     if not low <= v <= high:
         _fail(f"{name} is out of range", f"a value in [{low:g}, {high:g}]", f"{v:.4g}",
               hint or "check the formula and the units (mean vs sum, per image vs per pixel).")
     _ok(verbose, f"{name} = {v:.4g} lies in [{low:g}, {high:g}]")
-    return v
 
 
 def needs(*names: str, part: str) -> None:

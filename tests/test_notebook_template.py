@@ -1,12 +1,14 @@
 """Every notebook follows the course template and is committed without outputs."""
 from __future__ import annotations
 
+import ast
 import re
+import typing
 
 import nbformat
 import pytest
 
-from ae_helpers import course
+from ae_helpers import checks, course
 
 NOTEBOOKS = course.notebooks() + sorted((course.ROOT / "exercises").glob("*/*.ipynb"))
 IDS = [p.relative_to(course.ROOT).as_posix() for p in NOTEBOOKS]
@@ -83,3 +85,31 @@ def test_graded_exercises_load_pinned_data(path):
              for m in re.finditer(r"load_dataset\([^)]*\)", c.source)]
     unpinned = [call for call in calls if "pinned=True" not in call]
     assert not unpinned, f"{path.stem} loads data that depend on the cache: {unpinned}; add pinned=True"
+
+
+def _returns_nothing(call: ast.Call) -> bool:
+    """The call is print(...) or a check of ae_helpers.checks annotated to return None."""
+    name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+    if name == "print":
+        return True
+    check = getattr(checks, name, None)
+    return callable(check) and typing.get_type_hints(check).get("return") is type(None)
+
+
+@pytest.mark.parametrize("path", sorted((course.ROOT / "exercises").glob("*/*.ipynb")),
+                         ids=lambda p: p.parent.name)
+def test_released_test_cells_show_no_value(path):
+    """A released test cell must not end with an expression that has a value: nbgrader's
+    Validate (which runs the release, without the hidden tests) reads a number shown by a test
+    cell as partial credit, and tells a student with correct answers that tests failed."""
+    shown = []
+    for cell in read(path).cells:
+        if cell.cell_type != "code" or not cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        source = "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+        body = ast.parse(source).body
+        last = body[-1] if body else None
+        if isinstance(last, ast.Expr) and not (isinstance(last.value, ast.Call) and _returns_nothing(last.value)):
+            shown.append(f"{cell.metadata['nbgrader']['grade_id']}: {ast.unparse(last)[:80]}")
+    assert not shown, ("test cells that end with a value (end the line with ';', or call a check that "
+                       f"returns None): {shown}")
