@@ -14,6 +14,7 @@ the notebooks as they are; nothing is fetched from the internet, at build time o
 from __future__ import annotations
 
 import argparse
+import html
 import importlib.util
 import re
 import shutil
@@ -68,9 +69,37 @@ def stage(source: Path, executed: Path) -> None:
         lecture = executed / f"{slug}.ipynb"
         if not lecture.exists():
             raise SystemExit(f"no executed lecture {lecture}")
-        shutil.copy(lecture, source / "lectures" / f"{slug}.ipynb")
+        nb = nbformat.read(lecture, as_version=4)
+        settle_progress_bars(nb)
+        nbformat.write(nb, source / "lectures" / f"{slug}.ipynb")
         (source / "exercises" / slug).mkdir(parents=True)
         shutil.copy(ROOT / "exercises" / slug / f"{slug}.ipynb", source / "exercises" / slug / f"{slug}.ipynb")
+
+
+def _tqdm_text(state: dict, model_id: str) -> str | None:
+    """The last frame of the tqdm widget ``model_id`` as text (``desc: 100%|██████████| 5/5 […]``),
+    read from the widget state saved with the notebook; None for another kind of widget."""
+    box = state.get(model_id, {})
+    kids = [state.get(ref.removeprefix("IPY_MODEL_"), {}) for ref in box.get("state", {}).get("children", [])]
+    if box.get("model_name") != "HBoxModel" or [k.get("model_name") for k in kids] != [
+            "HTMLModel", "FloatProgressModel", "HTMLModel"]:
+        return None
+    left, bar, right = (k["state"] for k in kids)
+    filled = int(10 * bar.get("value", 0) / (bar.get("max") or 1))
+    text = f"{left.get('value', '')}|{'█' * filled}{' ' * (10 - filled)}|{right.get('value', '')}"
+    return html.unescape(text).replace("\u2007", " ")
+
+
+def settle_progress_bars(nb) -> None:
+    """Give each tqdm widget output of ``nb`` its final frame as text. A static page cannot run
+    widgets; the text tqdm saves beside a widget is its first frame (0 %), not its last."""
+    saved = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get("application/vnd.jupyter.widget-view+json")
+            text = view and _tqdm_text(saved.get("state", {}), view.get("model_id", ""))
+            if text:
+                output["data"]["text/plain"] = text
 
 
 def _lecture_runner():

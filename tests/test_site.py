@@ -229,11 +229,13 @@ const report = () => {
 if (window.MathJax && MathJax.startup && MathJax.startup.promise) MathJax.startup.promise.then(report);
 else report();"""
 
-#: Output areas that report an error: tracebacks, and stderr text naming an error.
+#: Output areas that report an error (tracebacks, stderr text naming an error), or show a
+#: progress bar at 0 % (a widget's first frame where its end should be).
 ERRORS_JS = """
 return [...document.querySelectorAll('article .output')].filter(o =>
   o.classList.contains('traceback') || o.classList.contains('error') ||
-  (o.classList.contains('stderr') && /Error|Traceback|Exception/.test(o.innerText))
+  (o.classList.contains('stderr') && /Error|Traceback|Exception/.test(o.innerText)) ||
+  / 0%\\|/.test(o.innerText)
 ).map(o => o.innerText.slice(0, 300));"""
 
 RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\\[A-Za-z]{2,}\{")
