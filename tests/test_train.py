@@ -538,3 +538,44 @@ def test_progress_bar_is_on_by_default_and_goes_to_stderr(capfd):
 def test_progress_false_writes_nothing_to_stderr(capfd):
     fit(tiny_ae(), toy_x(), mse, epochs=2, progress=False)
     assert capfd.readouterr().err == ""
+
+
+# --------------------------------------------------------------------------- default numerics pinned
+
+# Recorded from fit as it was before issue 17's changes (commit 01c9f07): fit's defaults must keep
+# training the same way (same seeds, batches and updates) until every chapter is re-measured.
+PINNED_TRAIN = {'loss': [0.6046638870239258, 0.5745328521728515, 0.5483640670776367], 'rec': [0.5482745361328125, 0.518143424987793, 0.4919746780395508]}
+PINNED_VAL = {'loss': [0.6379856586456298, 0.608004379272461, 0.5798104286193848], 'rec': [0.5858748435974122, 0.5558936119079589, 0.5276996612548828]}
+PINNED_WEIGHTS = (
+    [-0.0030564817134290934, 0.21900218725204468, -0.3360067903995514, -0.3004458546638489,
+     -0.15723861753940582, 0.1094747856259346, 0.008603701367974281, 0.33161693811416626,
+     -0.03883882984519005, 0.1344286948442459, -0.13133646547794342, -0.04095270112156868,
+     -0.433980792760849, -0.31821924448013306, -0.21752195060253143, -0.032221756875514984,
+     0.11216370016336441, 0.19569432735443115, -0.276768296957016, -0.1553594321012497,
+     0.09745414555072784, 0.47942468523979187, -0.0862274318933487, 0.39881494641304016,
+     -0.09305925667285919, 0.11257835477590561, 0.5548825860023499, -0.5355907082557678,
+     -0.3109394907951355, -0.09631805866956711, -0.22505110502243042, 0.5533967018127441,
+     -0.32878369092941284, -0.26577329635620117, -0.3498796820640564, -0.492684006690979,
+     -0.33702272176742554, 0.5499305725097656, 0.3057730793952942, 0.3323967754840851,
+     0.0920850932598114, -0.23326493799686432, 0.1589057594537735, -0.47672945261001587,
+     -0.35483667254447937])
+
+
+def _pinned_step(model, batch):
+    x, y = batch
+    rec = ((model(x) - x) ** 2).mean()
+    return {"loss": rec + 0.1 * y.mean(), "rec": rec}
+
+
+def test_default_fit_is_numerically_unchanged():
+    """Default fit (fused Adam 3e-3, seed 0, partial last batch, dict terms, validation): the
+    weights after 3 epochs and every logged mean equal, bit for bit, what the code gave before."""
+    config.set_seed(0)
+    model = mlp([6, 3, 6])
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(50, 6, generator=g), torch.rand(50, generator=g)
+    xv, yv = torch.rand(20, 6, generator=g), torch.rand(20, generator=g)
+    h = fit(model, (x, y), _pinned_step, epochs=3, batch_size=8, val_data=(xv, yv), progress=False)
+    weights = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert torch.equal(weights, torch.tensor(PINNED_WEIGHTS, dtype=torch.float32))
+    assert h.train == PINNED_TRAIN and h.val == PINNED_VAL
