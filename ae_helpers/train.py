@@ -12,6 +12,7 @@ naming the problem, the epoch and the step.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -119,9 +120,10 @@ def _terms(out, epoch: int, step: int) -> dict[str, torch.Tensor]:
     return terms
 
 
-def _run_step(step: StepFn, model, batch, epoch: int, i: int, amp: bool, device) -> dict:
+def _run_step(step: StepFn, model, batch, epoch: int, i: int, autocast) -> dict:
+    """One call of ``step`` inside ``autocast()`` (a bf16 autocast context, or a null one)."""
     try:
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+        with autocast():
             out = step(model, batch)
     except RuntimeError as err:
         shapes = [tuple(b.shape) for b in (batch if isinstance(batch, tuple) else (batch,))]
@@ -130,15 +132,67 @@ def _run_step(step: StepFn, model, batch, epoch: int, i: int, amp: bool, device)
     return _terms(out, epoch, i)
 
 
-def _raise_nonfinite(sums: dict, first_bad: torch.Tensor, epoch: int, steps: int) -> None:
-    bad_step = int(first_bad)
+def _autocast(amp: bool, device: torch.device):
+    """A factory of the step's context: bf16 autocast when ``amp``, else a null context (entering
+    a disabled autocast costs a few microseconds per step for nothing)."""
+    if amp:
+        return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def _first_nonfinite(weighted_losses: list[torch.Tensor], none: int) -> torch.Tensor:
+    """Index (a 0-d float tensor, on the device) of the first non-finite entry of the epoch's
+    per-step losses, or ``none`` if all are finite; computed without reading anything back."""
+    if not weighted_losses:
+        return torch.tensor(float(none))
+    bad = ~torch.isfinite(torch.stack(weighted_losses))
+    return torch.where(bad.any(), bad.float().argmax().float(), torch.tensor(float(none), device=bad.device))
+
+
+def _read_epoch(train: dict, val: dict, first_bad: torch.Tensor) -> tuple[dict, dict, int]:
+    """The epoch's summed terms (0-d float32 device tensors) as floats, and the first bad step:
+    all read from the device together, in ONE host sync."""
+    parts = list(train.values()) + list(val.values()) + [first_bad]
+    values = torch.stack([p.reshape(()).float() for p in parts]).tolist()
+    return (dict(zip(train, values)), dict(zip(val, values[len(train):])), int(values[-1]))
+
+
+def _raise_nonfinite(sums: Mapping[str, float], bad_step: int, epoch: int, steps: int) -> None:
     if bad_step < steps:
-        bad = [k for k, v in sums.items() if not math.isfinite(float(v))]
+        bad = [k for k, v in sums.items() if not math.isfinite(v)]
         raise FloatingPointError(
             f"the loss became non-finite (NaN or inf) at epoch {epoch}, step {bad_step}"
             f" (terms affected: {', '.join(bad) or 'loss'}). Training stopped. Common causes: "
             "log or division of zero (add a small eps or clamp), exp of a large number, "
             "a learning rate that is too high.")
+
+
+def lr_factor(schedule: str | None, total_steps: int, warmup: float = 0.1) -> Callable[[int], float]:
+    """The learning-rate multiplier of optimiser step ``t`` (0-based) for ``fit(schedule=...)``.
+
+    None: 1 throughout (fit's default). "warmup-cosine": linear warm-up from lr/W to lr over the
+    first W = max(1, round(warmup·total_steps)) steps, then cosine decay to 0 at ``total_steps``.
+    """
+    if schedule is None:
+        return lambda t: 1.0
+    if schedule != "warmup-cosine":
+        raise ValueError(f"unknown schedule {schedule!r}; use None or 'warmup-cosine'")
+    warm = max(1, round(warmup * total_steps))
+    decay = max(1, total_steps - warm)
+
+    def factor(t: int) -> float:
+        if t < warm:
+            return (t + 1) / warm
+        return 0.5 * (1.0 + math.cos(math.pi * min(t - warm, decay) / decay))
+    return factor
+
+
+def _compiled(step: StepFn, compile) -> StepFn:
+    """``step`` itself, or ``torch.compile(step, **options)``: compile=True uses torch's defaults,
+    a dict is passed on (e.g. ``{"mode": "reduce-overhead"}`` for CUDA graphs on a GPU)."""
+    if not compile:
+        return step
+    return torch.compile(step, **(compile if isinstance(compile, Mapping) else {}))
 
 
 def _fast_note(n_epochs: int, epochs: int, data, batch_size: int) -> str:
@@ -154,7 +208,8 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
         batch_size: int = 128, lr: float = 3e-3, optimizer: torch.optim.Optimizer | None = None,
         val_data=None, after_step: Callable[[nn.Module], None] | None = None,
         device: torch.device | str | None = None, amp: bool = False, seed: int | None = 0,
-        progress: bool | None = None) -> History:
+        progress: bool | None = None, schedule: str | None = None, warmup: float = 0.1,
+        compile: bool | Mapping = False) -> History:
     """Train ``model`` on ``data`` by minimising what ``step`` returns; return a History.
 
     data, val_data: a tensor (N, ...) or tuple of tensors sharing N, e.g. ``x`` or ``(x, y)``.
@@ -166,11 +221,24 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
     epochs / fast_epochs: epochs in full mode / in fast mode (default min(epochs, 5)).
     optimizer: defaults to Adam(lr) over the model's parameters, fused where torch supports it.
     batch_size, lr: the defaults (128, 3e-3) reach the loss of the canonical PyTorch loop
-        (batch 128, Adam 1e-3, 10 epochs) in 6 epochs (benchmarks/bench_fit.py).
+        (batch 128, Adam 1e-3, 10 epochs) in 6 epochs on MNIST (benchmarks/bench_fit.py).
     after_step(model): called after every optimiser step (e.g. an EMA target update).
     amp: bfloat16 autocast, used on CUDA only.
     seed: seeds python, numpy and torch before training (None leaves the RNGs alone).
     progress: show a tqdm progress bar (default: on, off while nbgrader grades).
+    schedule: None (default: constant lr) or "warmup-cosine": the lr rises linearly over the
+        first ``warmup`` fraction of all optimiser steps, then decays to 0 by a cosine over the
+        rest (:func:`lr_factor`, stepped after every optimiser step). The run is then planned
+        for ``epochs``: its quality is meant at the end, not at an earlier epoch. Opt-in, not
+        yet the default (every chapter's numbers were measured without it). What it gains, with
+        which batch size and lr, is measured by ``benchmarks/bench_fit.py --schedule`` (table in
+        benchmarks/README.md).
+    compile: False (default), True or a dict of ``torch.compile`` options: compiles ``step``
+        (forward and loss; backward through AOTAutograd). For a static step on a GPU,
+        ``{"mode": "reduce-overhead"}`` adds CUDA graphs. The first steps pay the compilation.
+
+    Host syncs: values are read back from the device once per epoch (the epoch's summed terms,
+    the validation sums and the first non-finite step together), never per step.
     """
     if seed is not None:
         config.set_seed(seed)
@@ -187,32 +255,39 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
     train_t = tuple(t.to(device) for t in as_tensors(data))
     val_t = tuple(t.to(device) for t in as_tensors(val_data)) if val_data is not None else None
     opt = optimizer or default_optimizer(model, lr, device)
-    amp = amp and device.type == "cuda"
+    n = len(train_t[0])
+    sched = None
+    if schedule is not None:
+        factor = lr_factor(schedule, n_epochs * -(-n // batch_size), warmup)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+    autocast = _autocast(amp and device.type == "cuda", device)
+    run_step = _compiled(step, compile)
     history = History()
     bar = _progress_bar(n_epochs, progress)
-    n = len(train_t[0])
     try:
         for epoch in range(1, n_epochs + 1):
             start = time.perf_counter()
             model.train()
             perm = torch.randperm(n, device=device)
             sums: dict[str, torch.Tensor] = {}
-            first_bad = torch.tensor(n + 1, device=device)
+            losses: list[torch.Tensor] = []
             for i, lo in enumerate(range(0, n, batch_size)):
                 idx = perm[lo:lo + batch_size]
-                terms = _run_step(step, model, _batch(train_t, idx), epoch, i, amp, device)
+                terms = _run_step(run_step, model, _batch(train_t, idx), epoch, i, autocast)
                 opt.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 opt.step()
+                if sched is not None:
+                    sched.step()
                 if after_step is not None:
                     after_step(model)
-                _accumulate(sums, terms, len(idx))
-                first_bad = torch.where(torch.isfinite(terms["loss"].detach()), first_bad,
-                                        torch.clamp(first_bad, max=i))
-            _raise_nonfinite(sums, first_bad, epoch, n)
-            _record(history.train, sums, n)
+                losses.append(_accumulate(sums, terms, len(idx)))
+            val_sums = _evaluate_sums(model, val_t, step, 4 * batch_size) if val_t is not None else {}
+            train_read, val_read, bad_step = _read_epoch(sums, val_sums, _first_nonfinite(losses, n + 1))
+            _raise_nonfinite(train_read, bad_step, epoch, n)
+            _record(history.train, train_read, n)
             if val_t is not None:
-                _record(history.val, evaluate(model, val_t, step, batch_size=4 * batch_size), 1)
+                _record(history.val, val_read, len(val_t[0]))
             history.seconds.append(time.perf_counter() - start)
             if bar is not None:
                 bar.set_postfix_str(_postfix(history), refresh=False)
@@ -239,10 +314,14 @@ def default_optimizer(model: nn.Module, lr: float, device: torch.device) -> torc
     return torch.optim.Adam(params, lr=lr)
 
 
-def _accumulate(sums: dict, terms: dict, weight: int) -> None:
+def _accumulate(sums: dict, terms: dict, weight: int) -> torch.Tensor:
+    """Add each term × ``weight`` to ``sums`` on the device; return the weighted loss (0-d)."""
     for k, v in terms.items():
         v = v.detach().float() * weight
         sums[k] = sums[k] + v if k in sums else v
+        if k == "loss":
+            weighted_loss = v
+    return weighted_loss
 
 
 def _record(log: dict, sums: Mapping[str, torch.Tensor | float], n: int) -> None:
@@ -311,20 +390,27 @@ def _text_record_bar_class():
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data, step: StepFn, batch_size: int = 1024) -> dict[str, float]:
-    """Mean of each term ``step`` returns over ``data`` (eval mode, no gradients)."""
+def _evaluate_sums(model: nn.Module, tensors: tuple, step: StepFn, batch_size: int) -> dict:
+    """Each term of ``step`` summed over ``tensors`` (already on the model's device), weighted by
+    batch size, as 0-d device tensors (nothing read back); eval mode, mode restored."""
     was_training = model.training
     model.eval()
-    tensors = as_tensors(data)
-    device = next(iter(model.parameters()), torch.empty(0)).device
-    tensors = tuple(t.to(device) for t in tensors)
+    device = tensors[0].device
     n = len(tensors[0])
     sums: dict[str, torch.Tensor] = {}
     for i, lo in enumerate(range(0, n, batch_size)):
         idx = torch.arange(lo, min(lo + batch_size, n), device=device)
         _accumulate(sums, _terms(step(model, _batch(tensors, idx)), 0, i), len(idx))
     model.train(was_training)
-    return {k: float(v) / n for k, v in sums.items()}
+    return sums
+
+
+def evaluate(model: nn.Module, data, step: StepFn, batch_size: int = 1024) -> dict[str, float]:
+    """Mean of each term ``step`` returns over ``data`` (eval mode, no gradients)."""
+    device = next(iter(model.parameters()), torch.empty(0)).device
+    tensors = tuple(t.to(device) for t in as_tensors(data))
+    sums = _evaluate_sums(model, tensors, step, batch_size)
+    return {k: float(v) / len(tensors[0]) for k, v in sums.items()}
 
 
 def _owner(fn) -> nn.Module | None:

@@ -579,3 +579,65 @@ def test_default_fit_is_numerically_unchanged():
     weights = torch.cat([p.detach().flatten() for p in model.parameters()])
     assert torch.equal(weights, torch.tensor(PINNED_WEIGHTS, dtype=torch.float32))
     assert h.train == PINNED_TRAIN and h.val == PINNED_VAL
+
+
+# --------------------------------------------------------------------------- issue 17: opt-in speed
+
+def test_one_host_read_per_epoch_with_validation_and_named_terms():
+    """fit itself reads values back once per epoch: training sums, validation sums and the
+    first non-finite step together (the GPU path then syncs once per epoch)."""
+    def step(model, batch):
+        rec = mse(model, batch)
+        return {"loss": rec, "rec": rec.detach(), "half": 0.5 * rec}
+
+    epochs = 3
+    with _SyncCounter(only_package=True) as counter:
+        fit(tiny_ae(), toy_x(300), step, epochs=epochs, batch_size=10, val_data=toy_x(50, seed=1),
+            optimizer=torch.optim.SGD(tiny_ae().parameters(), lr=0.01), progress=False)
+    assert len(counter.calls) <= epochs, counter.calls
+
+
+def test_amp_off_never_enters_autocast(monkeypatch):
+    def no_autocast(*args, **kwargs):
+        raise AssertionError("autocast entered with amp off")
+
+    monkeypatch.setattr(train.torch, "autocast", no_autocast)
+    h = fit(tiny_ae(), toy_x(), mse, epochs=2, batch_size=10, amp=False, progress=False)
+    assert h.epochs == 2
+
+
+def test_lr_factor_warmup_cosine_shape():
+    f = train.lr_factor("warmup-cosine", total_steps=100, warmup=0.1)
+    values = [f(t) for t in range(100)]
+    assert values[0] == pytest.approx(0.1) and values[9] == 1.0
+    assert all(a < b for a, b in zip(values[:10], values[1:10]))          # rises over 10 steps
+    assert all(a >= b for a, b in zip(values[9:], values[10:]))            # then only decays
+    assert values[-1] < 0.01 and values[55] == pytest.approx(0.5, abs=0.03)
+    assert train.lr_factor(None, 100)(57) == 1.0
+    with pytest.raises(ValueError, match="unknown schedule"):
+        train.lr_factor("cosine-ish", 100)
+
+
+def test_fit_schedule_sets_the_lr_of_every_step():
+    model = tiny_ae()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    seen = []
+    fit(model, toy_x(40), mse, epochs=3, batch_size=10, optimizer=opt, schedule="warmup-cosine",
+        warmup=0.25, after_step=lambda m: seen.append(opt.param_groups[0]["lr"]), progress=False)
+    f = train.lr_factor("warmup-cosine", total_steps=12, warmup=0.25)
+    assert seen == pytest.approx([0.5 * f(t + 1) for t in range(12)])   # stepped after each update
+    plain = torch.optim.SGD(tiny_ae().parameters(), lr=0.5)
+    seen.clear()
+    fit(tiny_ae(), toy_x(40), mse, epochs=1, batch_size=10, optimizer=plain, progress=False,
+        after_step=lambda m: seen.append(plain.param_groups[0]["lr"]))
+    assert seen == [0.5] * 4
+
+
+def test_compile_option_trains_like_the_plain_step():
+    """compile={"backend": "eager"} goes through torch.compile (dynamo) without a C compiler;
+    the updates are the same."""
+    a, b = tiny_ae(), tiny_ae()
+    ha = fit(a, toy_x(40), mse, epochs=2, batch_size=16, progress=False)
+    hb = fit(b, toy_x(40), mse, epochs=2, batch_size=16, progress=False, compile={"backend": "eager"})
+    assert ha.train_loss == hb.train_loss
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
