@@ -130,7 +130,8 @@ def execute_lectures(target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         folder, variant = data_folder(Path(scratch) / "data")
-        print(f"executing the lectures in fast mode on {'Fashion-MNIST' if variant == 'real' else 'the stand-ins'}")
+        print("executing the lectures in fast mode on " + ("Fashion-MNIST" if variant == "real" else
+              "the data sets they name where cached, else their stand-ins"))
         for slug in chapters():
             start = time.monotonic()
             run = runner.run(ROOT / "lectures" / f"{slug}.ipynb", variant, folder, strict=False, figures=True)
