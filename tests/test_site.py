@@ -292,6 +292,10 @@ def test_home_page_is_the_course_map(served, chromium):
         colab = chromium.execute_script("return [...document.querySelectorAll('article a')].map(a => a.href)"
                                         ".filter(h => h.includes('colab.research.google.com'));")
         assert colab == [course.colab_url(f"exercises/{slug}/{slug}.ipynb")], f"exercise {slug}: {colab}"
+        student = chromium.execute_script("const a = document.querySelector('article');"
+                                          " return [a.querySelectorAll('.cell_output').length,"
+                                          " /YOUR (CODE|ANSWER) HERE/.test(a.innerText)];")
+        assert student == [0, True], f"exercise {slug} is not the unexecuted student copy: {student}"
 
 
 @pytest.mark.browser
