@@ -146,7 +146,8 @@ def _first_nonfinite(weighted_losses: list[torch.Tensor], none: int) -> torch.Te
     if not weighted_losses:
         return torch.tensor(float(none))
     bad = ~torch.isfinite(torch.stack(weighted_losses))
-    return torch.where(bad.any(), bad.float().argmax().float(), torch.tensor(float(none), device=bad.device))
+    none_t = torch.full((), float(none), device=bad.device)      # a fill, not a host-to-device copy
+    return torch.where(bad.any(), bad.float().argmax().float(), none_t)
 
 
 def _read_epoch(train: dict, val: dict, first_bad: torch.Tensor) -> tuple[dict, dict, int]:

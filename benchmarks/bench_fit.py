@@ -77,19 +77,49 @@ def _shifted_copies(src: torch.Tensor, n: int, g: torch.Generator, max_shift: in
     return out.clamp_(0.0, 1.0).contiguous()
 
 
-def load_data(n_train: int, n_test: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, str]:
+SHARED_FASHION = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion_mnist.npz"
+
+
+def fashion_path() -> Path | None:
+    """Real Fashion-MNIST: the course cache, else ``../shared/data/fashion_mnist.npz``; None if absent."""
+    for path in (cache_path("fashion_mnist"), SHARED_FASHION):
+        if path.exists():
+            return path
+    return None
+
+
+def _split_npz(path: Path, n_train: int, n_test: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Disjoint random train/test images (n, 28, 28) in [0, 1] from a cache file (``x`` uint8)."""
+    import numpy as np
+    with np.load(path) as f:
+        x = torch.from_numpy(f["x"])
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    take = lambda idx: (x[idx].float() / 255.0).contiguous()  # noqa: E731
+    return take(order[:n_train]), take(order[n_train:n_train + n_test])
+
+
+def load_data(n_train: int, n_test: int, seed: int = 0,
+              which: str = "auto") -> tuple[torch.Tensor, torch.Tensor, str]:
     """(x_train (n_train, 28, 28), x_test (n_test, 28, 28), description of the source).
 
-    MNIST is used when it is cached at ``cache_path("mnist")``, else the stand-in above.
+    which: "fashion" (real Fashion-MNIST, see :func:`fashion_path`), "standin", or "auto":
+    MNIST when it is cached at ``cache_path("mnist")``, else the stand-in.
     """
     path = cache_path("mnist")
-    if path.exists():
+    if which == "auto" and path.exists():
         data = ae_helpers.load_dataset("mnist", seed=seed)
         g = torch.Generator().manual_seed(seed)
         tr = torch.randperm(len(data.x_train), generator=g)[:n_train]
         te = torch.randperm(len(data.x_test), generator=g)[:n_test]
         return (data.x_train[tr].contiguous(), data.x_test[te].contiguous(),
                 f"MNIST from {path}: {len(tr)} train + {len(te)} test images")
+    fashion = fashion_path() if which == "fashion" else None
+    if which == "fashion" and fashion is None:
+        raise SystemExit(f"--data fashion: no Fashion-MNIST at {cache_path('fashion_mnist')} or {SHARED_FASHION}")
+    if fashion is not None:
+        x_train, x_test = _split_npz(fashion, n_train, n_test, seed)
+        return x_train, x_test, (f"Fashion-MNIST from {fashion}: {n_train} train + {n_test} test "
+                                 "images, disjoint, drawn at random from the 70,000")
     x_train, x_test = standin_mnist(n_train, n_test, seed)
     return x_train, x_test, (f"stand-in (MNIST not cached at {path}): scikit-learn digits "
                              f"upsampled to 28x28 with shifts of up to 3 px, {n_train} train + "
@@ -206,10 +236,12 @@ class CanonicalLoop:
     between fit's leaves fit's run exactly as it would be alone.
     """
 
-    def __init__(self, task: Task, init: dict, x_train: torch.Tensor, seed: int) -> None:
-        self.task = task
+    def __init__(self, task: Task, init: dict, x_train: torch.Tensor, seed: int,
+                 device: torch.device | str = "cpu") -> None:
+        self.task, self.device = task, torch.device(device)
         self.model = task.make_model()
         self.model.load_state_dict(init)
+        self.model.to(self.device)          # on a GPU, batches go there one by one, as in the example
         self.loader = DataLoader(TensorDataset(x_train), batch_size=CANONICAL_BATCH, shuffle=True)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=CANONICAL_LR)
         self.rng = torch.Generator().manual_seed(seed).get_state()
@@ -222,6 +254,7 @@ class CanonicalLoop:
         self.model.train()
         train_loss = 0.0
         for (data,) in self.loader:
+            data = data.to(self.device)
             self.optimizer.zero_grad()
             loss = self.task.train_loss(self.model, data)
             loss.backward()
@@ -239,9 +272,10 @@ def test_loss(task: Task, model: nn.Module, x_test: torch.Tensor, eps: torch.Ten
     """Mean per-image test loss over x_test (N, 28, 28); ``eps`` (N, 20) is the VAE's fixed noise."""
     was_training = model.training
     model.eval()
+    dev = next(model.parameters()).device
     total = 0.0
     for lo in range(0, len(x_test), chunk):
-        total += float(task.loss_sum(model, x_test[lo:lo + chunk], eps[lo:lo + chunk]))
+        total += float(task.loss_sum(model, x_test[lo:lo + chunk].to(dev), eps[lo:lo + chunk].to(dev)))
     model.train(was_training)
     return total / len(x_test)
 
@@ -279,7 +313,7 @@ def race(task: Task, x_train: torch.Tensor, x_test: torch.Tensor | None, *, fit_
     if fit_kwargs.pop("fused_adam", False):          # evidence for a proposed default, see --help
         lr = fit_kwargs.get("lr", fit_defaults()["lr"])
         fit_kwargs["optimizer"] = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
-    canon = CanonicalLoop(task, init, x_train, seed + 1)
+    canon = CanonicalLoop(task, init, x_train, seed + 1, get_device(verbose=False))
     eps = None if x_test is None else torch.randn(len(x_test), 20, generator=torch.Generator().manual_seed(seed + 2))
     log = {"fit": {"seconds": [], "test_loss": []}, "canonical": {"seconds": [], "test_loss": []}}
     batch = fit_kwargs.get("batch_size", fit_defaults()["batch_size"])
@@ -290,6 +324,8 @@ def race(task: Task, x_train: torch.Tensor, x_test: torch.Tensor | None, *, fit_
         clock["steps"] += 1
         if clock["steps"] % steps_per_epoch:
             return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()         # the epoch's queued GPU work counts as fit's time
         log["fit"]["seconds"].append(time.perf_counter() - clock["resumed"])
         if x_test is not None:
             log["fit"]["test_loss"].append(test_loss(task, model, x_test, eps))
@@ -315,15 +351,124 @@ def race(task: Task, x_train: torch.Tensor, x_test: torch.Tensor | None, *, fit_
     return log
 
 
+# --------------------------------------------------------------------------- section 0: breakdown
+
+PHASES = ("batching", "step fn", "backward", "optimiser", "after_step", "bookkeeping",
+          "epoch end (read)", "evaluation")
+
+
+def _legacy_epoch_end(sums: dict, first_bad: torch.Tensor, val: tuple, model, step, batch) -> None:
+    """What fit did at an epoch's end before issue 17: int(first_bad), one float() per term,
+    then ``evaluate`` (one float() per validation term)."""
+    int(first_bad)
+    [float(v) for v in sums.values()]
+    return ae_helpers.train.evaluate(model, val, step, batch_size=batch)
+
+
+def instrumented_epoch(task: Task, model: nn.Module, opt, x: torch.Tensor, x_val: torch.Tensor,
+                       batch: int, legacy: bool) -> dict[str, float]:
+    """One epoch of fit's inner loop with a clock around each phase; returns seconds per phase.
+
+    ``legacy=False`` is fit's loop as it is now (its own helpers from ae_helpers.train);
+    ``legacy=True`` the loop before issue 17: a disabled autocast context entered every step,
+    a per-step ``torch.where`` for the first non-finite step, several reads at the epoch end.
+    x, x_val: (N, 28, 28) images; ``evaluation`` is one pass over x_val at 4 × batch.
+    """
+    tr = ae_helpers.train
+    t = dict.fromkeys(PHASES, 0.0)
+    clock = time.perf_counter
+    ctx = ((lambda: torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=False))
+           if legacy else tr._autocast(False, torch.device("cpu")))
+    n = len(x)
+    model.train()
+    perm = torch.randperm(n)
+    sums, losses, first_bad = {}, [], torch.tensor(n + 1)
+    for i, lo in enumerate(range(0, n, batch)):
+        a = clock()
+        idx = perm[lo:lo + batch]
+        b_ = tr._batch((x,), idx)
+        b = clock()
+        terms = tr._run_step(task.fit_step, model, b_, 1, i, ctx)
+        c = clock()
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        d = clock()
+        opt.step()
+        e = clock()
+        (lambda m: None)(model)
+        f = clock()
+        if legacy:
+            tr._accumulate(sums, terms, len(idx))
+            first_bad = torch.where(torch.isfinite(terms["loss"].detach()), first_bad,
+                                    torch.clamp(first_bad, max=i))
+        else:
+            losses.append(tr._accumulate(sums, terms, len(idx)))
+        g = clock()
+        for k, dt in zip(PHASES, (b - a, c - b, d - c, e - d, f - e, g - f)):
+            t[k] += dt
+    a = clock()
+    if legacy:
+        t["epoch end (read)"] = 0.0
+        _legacy_epoch_end(sums, first_bad, (x_val,), model, task.fit_step, 4 * batch)
+        t["evaluation"] = clock() - a
+    else:
+        val = tr._evaluate_sums(model, (x_val,), task.fit_step, 4 * batch)
+        b = clock()
+        tr._read_epoch(sums, val, tr._first_nonfinite(losses, n + 1))
+        t["evaluation"], t["epoch end (read)"] = b - a, clock() - b
+    return t
+
+
+def breakdown(task: Task, x_train: torch.Tensor, x_test: torch.Tensor, epochs: int, seed: int,
+              batch: int = CANONICAL_BATCH) -> dict:
+    """Per-step seconds of each phase, before and after issue 17, ``epochs`` alternating epochs
+    each (the first of each a warm-up, dropped); the median epoch per phase."""
+    torch.manual_seed(seed)
+    init = task.make_model().state_dict()
+    runs = {}
+    for legacy in (True, False):
+        model = task.make_model()
+        model.load_state_dict(init)
+        runs[legacy] = (model, ae_helpers.train.default_optimizer(model, CANONICAL_LR, torch.device("cpu")), [])
+    for _ in range(epochs + 1):
+        for legacy, (model, opt, log) in runs.items():
+            log.append(instrumented_epoch(task, model, opt, x_train, x_test, batch, legacy))
+    steps = math.ceil(len(x_train) / batch)
+    out = {"model": task.name, "batch_size": batch, "steps_per_epoch": steps}
+    for legacy, (_, _, log) in runs.items():
+        kept = log[1:] or log
+        out["before" if legacy else "after"] = {k: statistics.median(e[k] for e in kept) / steps for k in PHASES}
+    return out
+
+
+def report_breakdown(results: list[dict], source: str) -> None:
+    rows = []
+    for r in results:
+        for k in PHASES + ("total",):
+            b = sum(r["before"].values()) if k == "total" else r["before"][k]
+            a = sum(r["after"].values()) if k == "total" else r["after"][k]
+            rows.append([r["model"], k, f"{b * 1e6:.0f}", f"{a * 1e6:.0f}", f"{(b - a) * 1e6:+.0f}"])
+    print_table(f"0. Where a step's time goes, batch {results[0]['batch_size']}: fit's loop before -> after "
+                "issue 17 (microseconds per optimiser step)",
+                ["model", "phase", "before us/step", "after us/step", "saved"], rows,
+                ["Each phase timed inside an instrumented copy of fit's epoch (its own helpers); epochs of "
+                 "'before' and 'after' alternate, medians.",
+                 "'epoch end' and 'evaluation' (one pass over the test set at 4x batch) are per epoch, "
+                 "shown divided by the steps of an epoch.",
+                 f"Data: {source}."])
+
+
 # --------------------------------------------------------------------------- section 1
 
 def race_same_batch(task: Task, x_train: torch.Tensor, trials: int, seed: int,
-                    fused_adam: bool = False, between: Callable[[], None] = lambda: None) -> dict:
+                    fused_adam: bool = False, between: Callable[[], None] = lambda: None,
+                    extra: dict | None = None) -> dict:
     """Seconds per epoch of both loops at batch 128 and lr 1e-3, epochs interleaved.
 
     ``trials + 1`` epochs each, the first of each dropped as warm-up; the median is reported.
+    ``extra``: more fit arguments (bench_gpu.py: amp, compile).
     """
-    fit_kwargs = {"batch_size": CANONICAL_BATCH, "lr": CANONICAL_LR, "fused_adam": fused_adam}
+    fit_kwargs = {"batch_size": CANONICAL_BATCH, "lr": CANONICAL_LR, "fused_adam": fused_adam, **(extra or {})}
     log = race(task, x_train, None, fit_kwargs=fit_kwargs,
                max_fit_epochs=trials + 1, canonical_epochs=trials + 1, done=lambda log: False,
                seed=seed, between=between)
@@ -369,6 +514,145 @@ def race_to_target(task: Task, x_train, x_test, epochs: int, max_fit_epochs: int
         result.update(fit_epochs=k, fit_test_loss=log["fit"]["test_loss"][k - 1], fit_s=fit_s,
                       ratio_canonical_over_fit=canon_s / fit_s)
     return result
+
+# --------------------------------------------------------------------------- section 4: schedule
+
+SCHEDULE = {"schedule": "warmup-cosine", "batch_size": 64, "lr": 1e-2}   # the opt-in setting measured
+
+
+def schedule_to_target(task: Task, x_train, x_test, epochs: int, candidates: list[int], setting: dict,
+                       seed: int, between: Callable[[], None] = lambda: None) -> dict:
+    """Fewest epochs E (from ``candidates``, ascending) for which ``fit(..., epochs=E, **setting)``
+    ends at or below the canonical loop's ``epochs``-epoch test loss, and its time.
+
+    A schedule plans the whole run, so each E is its own fit call from the same initial
+    weights. The canonical loop runs interleaved with the first call (one epoch after each of
+    fit's, the rest after it); its time and final test loss are the reference.
+    """
+    log0, tries = None, []
+    for e in sorted(candidates):
+        log = race(task, x_train, x_test, fit_kwargs=setting, max_fit_epochs=e,
+                   canonical_epochs=epochs if log0 is None else 0, done=lambda log: False,
+                   seed=seed, between=between)
+        log0 = log0 or log
+        target = log0["canonical"]["test_loss"][-1]
+        tries.append({"epochs": e, "s": sum(log["fit"]["seconds"]), "test_loss": log["fit"]["test_loss"][-1]})
+        if tries[-1]["test_loss"] <= target:
+            break
+    hit = tries[-1] if tries[-1]["test_loss"] <= target else None
+    canon_s = sum(log0["canonical"]["seconds"])
+    return {"model": task.name, "setting": {k: v for k, v in setting.items()}, "canonical_epochs": epochs,
+            "target_test_loss": target, "canonical_s": canon_s, "tries": tries,
+            "fit_epochs": hit and hit["epochs"], "fit_s": hit and hit["s"],
+            "fit_test_loss": tries[-1]["test_loss"],
+            "ratio_canonical_over_fit": hit and canon_s / hit["s"]}
+
+
+def report_schedule(results: list[dict], source: str) -> None:
+    rows = [[r["model"], f"{r['target_test_loss']:.4f}", f"{r['canonical_s']:.2f}",
+             ", ".join(f"E={t['epochs']}: {t['test_loss']:.4f} in {t['s']:.2f}s" for t in r["tries"]),
+             "not reached" if r["fit_epochs"] is None else str(r["fit_epochs"]),
+             _fmt_ratio(r["ratio_canonical_over_fit"])] for r in results]
+    st = results[0]["setting"]
+    print_table(f"4. Time to the canonical {results[0]['canonical_epochs']}-epoch test loss with the opt-in "
+                f"setting fit(schedule={st['schedule']!r}, batch_size={st['batch_size']}, lr={st['lr']:g})",
+                ["model", "target (canonical)", "canonical s", "fit runs: final test loss in time",
+                 "fit epochs", "canonical/fit"], rows,
+                ["Each E is one fit call planned for E epochs (the schedule ends with the run); the ratio "
+                 "uses the fewest E that reaches the target.",
+                 "The canonical loop's epochs alternate with the first fit call's. Training time only; "
+                 "test losses outside the timing.",
+                 f"Data: {source}."])
+
+
+# --------------------------------------------------------------------------- section 5: other models
+
+def conv_ae() -> nn.Module:
+    """A small conv AE as the chapters train: (B, 28, 28) -> (B, 784), 1-16-32 channels, stride 2."""
+    return nn.Sequential(
+        _AddChannel(), nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2, padding=1),
+        nn.ReLU(), nn.ConvTranspose2d(32, 16, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+        nn.ConvTranspose2d(16, 1, 3, stride=2, padding=1, output_padding=1), nn.Sigmoid(), nn.Flatten())
+
+
+class _AddChannel(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 28, 28) -> (B, 1, 28, 28)."""
+        return x.reshape(len(x), 1, 28, 28)
+
+
+class TinyJEPA(nn.Module):
+    """A JEPA-like step in miniature: an online MLP encoder 784-256-32 sees the image with a
+    random half of its 7×7 patches masked, a predictor 32-64-32 predicts the embedding an EMA
+    target encoder gives the full image (``update_target`` after every optimiser step)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.online = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 32))
+        self.predictor = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 32))
+        self.target = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 32))
+        self.target.load_state_dict(self.online.state_dict())
+        self.target.requires_grad_(False)
+
+    @torch.no_grad()
+    def update_target(self, tau: float = 0.99) -> None:
+        for t, o in zip(self.target.parameters(), self.online.parameters()):
+            t.lerp_(o, 1 - tau)
+
+
+def jepa_loss(model: TinyJEPA, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between predicted and target embeddings (B, 32), x (B, 28, 28); the
+    mask keeps each of the 16 7×7 patches with probability 1/2."""
+    keep = (torch.rand(len(x), 1, 4, 1, 4, 1, device=x.device) < 0.5).float()
+    masked = (x.reshape(len(x), 4, 7, 4, 7) * keep[:, 0]).reshape(len(x), 28, 28)
+    with torch.no_grad():
+        target = model.target(x)
+    return F.mse_loss(model.predictor(model.online(masked)), target)
+
+
+def _embedding_spread(model: TinyJEPA, x: torch.Tensor) -> float:
+    """Mean per-dimension std of the online embeddings of x: near 0 means collapse."""
+    with torch.no_grad():
+        return float(model.online(x).std(0).mean())
+
+
+def other_models(x_train, x_test, epochs: int, setting: dict, seed: int) -> list[dict]:
+    """Conv AE (MSE per pixel) and TinyJEPA trained for ``epochs`` by fit with its defaults and by
+    fit with ``setting``, from the same initial weights; test losses (and JEPA's embedding
+    spread) after training, so a switch of defaults can be seen not to make them worse."""
+    out = []
+    cases = [("conv ae 1-16-32", conv_ae, mse_mean, None),
+             ("jepa-like (EMA target)", TinyJEPA, jepa_loss, lambda m: m.update_target())]
+    for name, make, loss, hook in cases:
+        torch.manual_seed(seed)
+        init = make().state_dict()
+        row = {"model": name, "epochs": epochs}
+        for label, kwargs in (("default", {}), ("setting", setting)):
+            model = make()
+            model.load_state_dict(init)
+            start = time.perf_counter()
+            ae_helpers.fit(model, x_train, loss, epochs=epochs, progress=False, after_step=hook, **kwargs)
+            row[f"{label}_s"] = time.perf_counter() - start
+            torch.manual_seed(seed + 3)                  # the same test masks for both
+            row[f"{label}_test_loss"] = ae_helpers.evaluate(model, x_test, loss, batch_size=500)["loss"]
+            if isinstance(model, TinyJEPA):
+                row[f"{label}_spread"] = _embedding_spread(model, x_test)
+        out.append(row)
+    return out
+
+
+def report_other_models(rows: list[dict], setting: dict) -> None:
+    table = [[r["model"], str(r["epochs"]), f"{r['default_test_loss']:.5f} in {r['default_s']:.1f}s",
+              f"{r['setting_test_loss']:.5f} in {r['setting_s']:.1f}s",
+              "yes" if r["setting_test_loss"] <= r["default_test_loss"] else "NO, worse",
+              (f"{r['default_spread']:.3f} / {r['setting_spread']:.3f}" if "default_spread" in r else "-")]
+             for r in rows]
+    print_table(f"5. Other models the chapters train: fit's defaults vs the setting {setting}, same epochs",
+                ["model", "epochs", "defaults: test loss", "setting: test loss", "setting no worse",
+                 "embedding spread default / setting"], table,
+                ["Test loss: conv AE, MSE per pixel; JEPA-like, MSE of predicted vs target embeddings "
+                 "(same masks for both). Spread near 0 = collapse."])
+
 
 # --------------------------------------------------------------------------- section 3
 
@@ -542,6 +826,19 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="override fit's default lr in section 2 (reported as an override)")
     p.add_argument("--fused-adam", action="store_true",
                    help="give fit Adam(fused=True) instead of its default Adam (reported as an override)")
+    p.add_argument("--data", choices=("auto", "fashion", "standin"), default="auto",
+                   help="fashion: real Fashion-MNIST (course cache or ../shared/data); standin: the "
+                        "digits stand-in; auto (default): MNIST if cached, else the stand-in")
+    p.add_argument("--breakdown", action="store_true",
+                   help="section 0: per-step time of each phase of fit's loop, before -> after issue 17")
+    p.add_argument("--schedule", action="store_true",
+                   help="section 4: time to the canonical test loss with the opt-in schedule setting")
+    p.add_argument("--schedule-epochs", default="2,3,4,5",
+                   help="epochs tried for section 4, ascending, until one reaches the target (default 2,3,4,5)")
+    p.add_argument("--other-models", type=int, default=0, metavar="E",
+                   help="section 5: conv AE and a JEPA-like model, E epochs, defaults vs the setting")
+    p.add_argument("--only-extra", action="store_true",
+                   help="skip sections 1-3 (run only those asked for with --breakdown/--schedule/--other-models)")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     p.add_argument("--quick", action="store_true", help="tiny sizes, for the smoke test")
     p.add_argument("--json", default=None, help="also write the results as JSON to this path")
@@ -549,6 +846,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.quick:
         args.epochs, args.trials, args.n_train, args.n_test = 2, 1, 512, 128
+        args.schedule_epochs = "1,2"
+        args.other_models = min(args.other_models, 1)
     if args.max_fit_epochs is None:
         args.max_fit_epochs = args.epochs + 2 if args.quick else 3 * args.epochs
     return args
@@ -562,24 +861,8 @@ def _load() -> str:
         return f"{os.cpu_count()} cores"
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.set_flush_denormal(True)          # fit does this itself on the CPU; same for both
-    get_device(verbose=False)               # fit would otherwise print the device line
-    defaults = fit_defaults()
-    overrides = {k: v for k, v in (("batch_size", args.fit_batch_size), ("lr", args.fit_lr),
-                                   ("fused_adam", args.fused_adam)) if v}
-    fit_batch = overrides.get("batch_size", defaults["batch_size"])
-    x_train, x_test, source = load_data(args.n_train, args.n_test, args.seed)
-
-    print(f"bench_fit: torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
-          f"python {platform.python_version()}, {_load()} at start; flush denormals on for both loops")
-    print(f"data: {source}")
-    print(f"fit defaults from its signature: batch_size={defaults['batch_size']}, lr={defaults['lr']:g}")
-    load_at_start = _load()
-
+def sections_1_to_3(args, x_train, x_test, overrides: dict, fit_batch: int) -> tuple[list, list, dict]:
+    """The race at batch 128, the race to the canonical test loss, and the matmul floor."""
     if overrides:
         print(f"OVERRIDES for fit (not its defaults): {overrides}")
     meter = MatmulMeter([CANONICAL_BATCH, fit_batch], iters=2 if args.quick else 3)
@@ -596,6 +879,41 @@ def main(argv=None) -> dict:
     floors = {(t.name, b): meter.floor(t, b, len(x_train)) for t in TASKS for b in meter.batches}
     floors["mm_784_400"] = gflops_of_mm(CANONICAL_BATCH, 784, 400, repeats=5, iters=2 if args.quick else 20)
     report_floor(floors, same_batch, to_target)
+    return same_batch, to_target, floors
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_flush_denormal(True)          # fit does this itself on the CPU; same for both
+    get_device(verbose=False)               # fit would otherwise print the device line
+    defaults = fit_defaults()
+    overrides = {k: v for k, v in (("batch_size", args.fit_batch_size), ("lr", args.fit_lr),
+                                   ("fused_adam", args.fused_adam)) if v}
+    fit_batch = overrides.get("batch_size", defaults["batch_size"])
+    x_train, x_test, source = load_data(args.n_train, args.n_test, args.seed, args.data)
+
+    print(f"bench_fit: torch {torch.__version__}, {torch.get_num_threads()} torch threads, "
+          f"python {platform.python_version()}, {_load()} at start; flush denormals on for both loops")
+    print(f"data: {source}")
+    print(f"fit defaults from its signature: batch_size={defaults['batch_size']}, lr={defaults['lr']:g}")
+    load_at_start = _load()
+    extra = {}
+    if args.breakdown:
+        extra["breakdown"] = [breakdown(t, x_train, x_test, max(1, args.trials), args.seed) for t in TASKS]
+        report_breakdown(extra["breakdown"], source)
+    same_batch, to_target, floors = [], [], {}
+    if not args.only_extra:
+        same_batch, to_target, floors = sections_1_to_3(args, x_train, x_test, overrides, fit_batch)
+    if args.schedule:
+        epochs = [int(e) for e in args.schedule_epochs.split(",")]
+        extra["schedule"] = [schedule_to_target(t, x_train, x_test, args.epochs, epochs, SCHEDULE, args.seed)
+                             for t in TASKS]
+        report_schedule(extra["schedule"], source)
+    if args.other_models:
+        extra["other_models"] = other_models(x_train, x_test, args.other_models, SCHEDULE, args.seed)
+        report_other_models(extra["other_models"], SCHEDULE)
     print(f"\nmachine: {_load()} at the end")
 
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "data": source,
@@ -603,7 +921,7 @@ def main(argv=None) -> dict:
                "fit_overrides": overrides, "load_at_start": load_at_start, "load_at_end": _load(),
                "same_batch": same_batch, "to_target": to_target,
                "floor": [v for k, v in floors.items() if k != "mm_784_400"],
-               "mm_784_400_gflops": floors["mm_784_400"]}
+               "mm_784_400_gflops": floors.get("mm_784_400"), **extra}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

@@ -9,14 +9,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
-SECTIONS = ("1. Seconds per epoch at batch 128", "2. Time to reach the canonical",
-            "3. Epoch time against the matmul floor")
+GPU_SCRIPT = SCRIPT.with_name("bench_gpu.py")
+SECTIONS = ("0. Where a step's time goes", "1. Seconds per epoch at batch 128", "2. Time to reach the canonical",
+            "3. Epoch time against the matmul floor", "4. Time to the canonical 2-epoch test loss with the opt-in",
+            "5. Other models the chapters train")
 
 
-def test_bench_fit_quick_prints_three_sections_and_valid_json(tmp_path):
+def test_bench_fit_quick_prints_every_section_and_valid_json(tmp_path):
     out_json = tmp_path / "bench.json"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--json", str(out_json)],
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--threads", "1", "--json", str(out_json),
+                           "--breakdown", "--schedule", "--other-models", "1"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for title in SECTIONS:
@@ -36,3 +41,23 @@ def test_bench_fit_quick_prints_three_sections_and_valid_json(tmp_path):
     for f in results["floor"]:
         assert f["mm_gflops"] > 0 and f["floor_s_per_epoch"] > 0
     assert results["fit_defaults"]["batch_size"] > 0 and results["fit_defaults"]["lr"] > 0
+
+    phases = ("batching", "step fn", "backward", "optimiser", "bookkeeping", "evaluation")
+    for r in results["breakdown"]:
+        assert all(r[when][p] > 0 for when in ("before", "after") for p in phases), r
+    for r in results["schedule"]:
+        assert r["setting"]["schedule"] == "warmup-cosine" and r["tries"]
+        assert r["target_test_loss"] > 0 and r["canonical_s"] > 0
+        assert (r["fit_epochs"] is None) == (r["ratio_canonical_over_fit"] is None)
+    assert [r["model"] for r in results["other_models"]] == ["conv ae 1-16-32", "jepa-like (EMA target)"]
+    for r in results["other_models"]:
+        assert r["default_test_loss"] > 0 and r["setting_test_loss"] > 0
+
+
+def test_bench_gpu_says_why_it_is_skipped_without_cuda():
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is here: run benchmarks/bench_gpu.py itself")
+    proc = subprocess.run([sys.executable, str(GPU_SCRIPT)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "bench_gpu: skipped: CUDA is not available" in proc.stdout
