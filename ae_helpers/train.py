@@ -168,6 +168,19 @@ def _raise_nonfinite(sums: Mapping[str, float], bad_step: int, epoch: int, steps
             "a learning rate that is too high.")
 
 
+def _validate(model, val_t, step, batch_size: int, sums: dict, first_bad, epoch: int, n: int) -> dict:
+    """Validation sums on the device ({} without val data). If validation fails (e.g. BCE of
+    NaN outputs), a non-finite training loss of this epoch is reported first, as its cause."""
+    if val_t is None:
+        return {}
+    try:
+        return _evaluate_sums(model, val_t, step, batch_size)
+    except RuntimeError:
+        train_read, _, bad_step = _read_epoch(sums, {}, first_bad)
+        _raise_nonfinite(train_read, bad_step, epoch, n)
+        raise
+
+
 def lr_factor(schedule: str | None, total_steps: int, warmup: float = 0.1) -> Callable[[int], float]:
     """The learning-rate multiplier of optimiser step ``t`` (0-based) for ``fit(schedule=...)``.
 
@@ -287,8 +300,9 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
                 if after_step is not None:
                     after_step(model)
                 losses.append(_accumulate(sums, terms, len(idx)))
-            val_sums = _evaluate_sums(model, val_t, step, 4 * batch_size) if val_t is not None else {}
-            train_read, val_read, bad_step = _read_epoch(sums, val_sums, _first_nonfinite(losses, n + 1))
+            first_bad = _first_nonfinite(losses, n + 1)
+            val_sums = _validate(model, val_t, step, 4 * batch_size, sums, first_bad, epoch, n)
+            train_read, val_read, bad_step = _read_epoch(sums, val_sums, first_bad)
             _raise_nonfinite(train_read, bad_step, epoch, n)
             _record(history.train, train_read, n)
             if val_t is not None:

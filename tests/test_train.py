@@ -641,3 +641,16 @@ def test_compile_option_trains_like_the_plain_step():
     hb = fit(b, toy_x(40), mse, epochs=2, batch_size=16, progress=False, compile={"backend": "eager"})
     assert ha.train_loss == hb.train_loss
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_non_finite_training_loss_is_reported_before_a_validation_that_fails_on_it():
+    """Validation runs before the epoch's one read; if NaN weights make it raise (BCE of NaN),
+    the message still names the non-finite training loss."""
+    def step(model, batch):
+        out = torch.sigmoid(model(batch))
+        if model.training:
+            return ((out - batch) ** 2).mean() * float("nan")
+        return nn.functional.binary_cross_entropy(out, batch)
+
+    with pytest.raises(FloatingPointError, match="epoch 1, step 0"):
+        fit(tiny_ae(), toy_x(), step, epochs=2, batch_size=10, val_data=toy_x(seed=1), progress=False)
