@@ -181,7 +181,7 @@ def _validate(model, val_t, step, batch_size: int, sums: dict, first_bad, epoch:
         raise
 
 
-def lr_factor(schedule: str | None, total_steps: int, warmup: float = 0.1) -> Callable[[int], float]:
+def lr_factor(schedule: str | None, total_steps: int, warmup: float = 0.3) -> Callable[[int], float]:
     """The learning-rate multiplier of optimiser step ``t`` (0-based) for ``fit(schedule=...)``.
 
     None: 1 throughout (fit's default). "warmup-cosine": linear warm-up from lr/W to lr over the
@@ -222,7 +222,7 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
         batch_size: int = 128, lr: float = 3e-3, optimizer: torch.optim.Optimizer | None = None,
         val_data=None, after_step: Callable[[nn.Module], None] | None = None,
         device: torch.device | str | None = None, amp: bool = False, seed: int | None = 0,
-        progress: bool | None = None, schedule: str | None = None, warmup: float = 0.1,
+        progress: bool | None = None, schedule: str | None = None, warmup: float = 0.3,
         compile: bool | Mapping = False) -> History:
     """Train ``model`` on ``data`` by minimising what ``step`` returns; return a History.
 
@@ -246,11 +246,11 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
         for ``epochs``: its quality is meant at the end, not at an earlier epoch. Opt-in, not
         yet the default (every chapter's numbers were measured without it). Measured with
         ``benchmarks/bench_fit.py --data fashion --schedule`` (Fashion-MNIST, 8,000 train / 2,000
-        test images, one thread on a busy 2-core CPU; benchmarks/README.md): with
-        ``batch_size=64, lr=1e-2`` the VAE 784-400-20 reaches the canonical loop's 10-epoch test
-        loss in 3 epochs and the MLP AE 784-256-64 in 4, in 1.9× and 2.3× less training time
-        (the goal is 3×); a conv AE ends lower than with the defaults, a JEPA-like model ends
-        with embeddings several times larger (see the README before using it there).
+        test images, one thread on a busy 2-core CPU; table in benchmarks/README.md): with
+        ``batch_size=64, lr=1e-2`` and the default ``warmup=0.3`` the VAE 784-400-20 and the MLP
+        AE 784-256-64 reach the canonical loop's 10-epoch test loss in 3 epochs, in 2.9× and
+        2.6× less training time (the goal is 3×); a conv AE ends lower than with the defaults,
+        a JEPA-like model ends with embeddings several times larger (README, before using it).
     compile: False (default), True or a dict of ``torch.compile`` options: compiles ``step``
         (forward and loss; backward through AOTAutograd). For a static step on a GPU,
         ``{"mode": "reduce-overhead"}`` adds CUDA graphs. The first steps pay the compilation.
