@@ -16,7 +16,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence, Union
+from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, Union
 
 import torch
 from torch import nn
@@ -24,6 +24,7 @@ from torch import nn
 from . import config
 
 Batch = Union[torch.Tensor, tuple]
+T = TypeVar("T")
 StepFn = Callable[[nn.Module, Batch], Union[torch.Tensor, Mapping[str, torch.Tensor]]]
 
 _device: torch.device | None = None
@@ -355,7 +356,27 @@ def _postfix(history: History) -> str:
     return text
 
 
-def _progress_bar(total: int, progress: bool | None):
+def progress(items: Iterable[T], desc: str = "", total: int | None = None) -> Iterator[T]:
+    """``items``, one by one, with a progress bar of the same kind as ``fit``'s (see below):
+    for a loop in a notebook, e.g. ``for beta in progress(BETAS, desc="one VAE per β")``.
+
+    ``total``: the number of items, when ``len(items)`` does not give it. No bar while nbgrader
+    grades. In a notebook the bar's record is one line of plain text once the loop ends.
+    """
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)
+    bar = _progress_bar(total, None, desc=desc, unit="it")
+    try:
+        for item in items:
+            yield item
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _progress_bar(total: int | None, progress: bool | None, desc: str = "epochs", unit: str = "epoch"):
     """The epochs bar of ``fit``: None when off (``progress=False``, or while nbgrader grades).
 
     In a terminal, tqdm's text bar on stderr. In a notebook (JupyterLab, Colab), tqdm's widget
@@ -372,7 +393,7 @@ def _progress_bar(total: int, progress: bool | None):
     import sys
     from tqdm import auto
     from tqdm.std import tqdm as text_tqdm
-    kwargs = dict(total=total, desc="epochs", unit="epoch", leave=True)
+    kwargs = dict(total=total, desc=desc, unit=unit, leave=True)
     try:
         from tqdm.notebook import tqdm as notebook_tqdm
     except ImportError:

@@ -103,6 +103,22 @@ def test_saved_progress_bar_is_plain_text(tmp_path):
     assert "epochs: 100%|" in html and "Error displaying widget" not in html
 
 
+def test_saved_loop_progress_bar_is_plain_text(tmp_path):
+    """ae_helpers.progress (a lecture's loop over models): the same plain-text record as fit's."""
+    from nbclient import NotebookClient
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from ae_helpers import progress\nseen = [b for b in progress([0.5, 1.0, 2.0], desc='one model per beta')]\nprint(seen)")])
+    nb.metadata = nbformat.from_dict(course.NOTEBOOK_METADATA)
+    env = {k: v for k, v in os.environ.items() if k != "NBGRADER_EXECUTION"}
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=env)
+    outputs = nb.cells[0].outputs
+    assert not [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})], outputs
+    lines = [o.data["text/plain"] for o in outputs if o.output_type == "display_data"]
+    assert len(lines) == 1 and lines[0].startswith("one model per beta: 100%|") and "3/3" in lines[0], outputs
+    assert "[0.5, 1.0, 2.0]" in "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+
+
 def test_bar_is_text_on_stderr_where_ipykernel_is_imported_but_no_shell_runs():
     """tqdm.auto takes any process that imported ipykernel for a notebook; fit's bar does not."""
     import subprocess

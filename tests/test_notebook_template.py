@@ -113,3 +113,13 @@ def test_released_test_cells_show_no_value(path):
             shown.append(f"{cell.metadata['nbgrader']['grade_id']}: {ast.unparse(last)[:80]}")
     assert not shown, ("test cells that end with a value (end the line with ';', or call a check that "
                        f"returns None): {shown}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_progress_bars_go_through_the_course_helpers(path):
+    """A bar made by tqdm directly stays a widget view in the saved notebook ("Error displaying
+    widget" when reopened, a bar stuck at 0 % in HTML); fit's bar and ae_helpers.progress leave
+    their last line as text."""
+    code = "\n".join(c.source for c in read(path).cells if c.cell_type == "code")
+    assert not re.search(r"^\s*(from tqdm|import tqdm)", code, re.MULTILINE), (
+        "use ae_helpers.progress(items, desc=...) for a loop's progress bar, not tqdm directly")

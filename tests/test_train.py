@@ -540,6 +540,20 @@ def test_progress_false_writes_nothing_to_stderr(capfd):
     assert capfd.readouterr().err == ""
 
 
+def test_progress_yields_every_item_and_shows_a_bar_on_stderr(capfd):
+    from ae_helpers import progress
+    assert list(progress(iter("abc"), desc="letters", total=3)) == ["a", "b", "c"]
+    err = capfd.readouterr().err
+    assert "letters" in err and "3/3" in err
+
+
+def test_progress_is_silent_while_nbgrader_executes(monkeypatch, capfd):
+    from ae_helpers import progress
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    assert list(progress([1, 2], desc="quiet")) == [1, 2]
+    assert capfd.readouterr().err == ""
+
+
 # --------------------------------------------------------------------------- default numerics pinned
 
 # Recorded from fit as it was before issue 17's changes (commit 01c9f07): fit's defaults must keep
