@@ -424,9 +424,19 @@ def _text_record_bar_class():
             if self._handle is not None:
                 line = self.format_meter(**self.format_dict)
                 self._handle.update({"text/plain": line}, raw=True)
-                self.container.close()      # the widget model is gone with its view
+                _close_widget_tree(self.container)   # no model of the bar is left to be saved
 
     return TextRecordBar
+
+
+def _close_widget_tree(widget) -> None:
+    """Close ``widget``, its children, and their layout and style models (ipywidgets)."""
+    for child in getattr(widget, "children", ()):
+        _close_widget_tree(child)
+    for part in (getattr(widget, "layout", None), getattr(widget, "style", None)):
+        if part is not None and hasattr(part, "close"):
+            part.close()
+    widget.close()
 
 
 @torch.no_grad()

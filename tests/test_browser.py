@@ -497,6 +497,10 @@ def test_lecture_01_saved_and_reopened_has_no_widget_error(lab, browser, execute
         settle(browser, FIGURES_LOADED, 30)
         state = browser.execute_script(NOTEBOOK_STATE, WIDGET_MIME)
         assert state["widgets"] == 0, f"{state['widgets']} widget outputs in the reopened lecture"
+        # Saved widget state (the README's command turns it on) of bars left behind would make the
+        # reopened lecture modified at once: closing it untouched would ask to save.
+        dirty = browser.execute_script(CURRENT + "return w.context.model.dirty;")
+        assert dirty is False, "the reopened lecture is marked modified before anything was changed"
         assert state["pngs"] == len(state["imgs"]) > 0 and all(i[0] and i[1] > 0 for i in state["imgs"]), (
             f"reopened: {state['pngs']} figure outputs, on the page {state['imgs']}")
         plain = ["".join(text for mime, text in cell if mime == "text/plain") for cell in shown]
