@@ -2,7 +2,7 @@
 
 The repository address lives here and only here; ``python -m ae_helpers.course sync``
 rewrites every notebook's badge and install block from it, and
-``tests/test_notebook_template.py`` fails when a notebook has drifted.
+``tests/notebooks/test_notebook_template.py`` fails when a notebook has drifted.
 """
 from __future__ import annotations
 

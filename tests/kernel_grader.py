@@ -14,7 +14,7 @@ cell, and its verdict is read from that part's test cells only, so it can share 
    re-runs are also re-gradings of the reference: their scores and printed output must equal
    the first run's (determinism).
 
-``tests/test_grading.py`` keeps the whole-notebook check through nbgrader for a composite of
+``tests/grading/test_grading.py`` keeps the whole-notebook check through nbgrader for a composite of
 the fixtures, so the two ways of grading are compared in every run.
 """
 from __future__ import annotations

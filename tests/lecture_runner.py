@@ -16,7 +16,7 @@ lecture (``old`` → ``new`` in one cell) that must make the named claims fail.
 Executed once per test session: ``RunCache`` keeps a strict fast-mode run (the executed
 notebook with its figures, its claims, its error) per lecture content and variant in a folder
 that the xdist workers of one session share (``session_cache``), so the real-data test of
-``tests/test_lectures.py`` and the website test ``tests/test_site.py`` execute each lecture
+``tests/notebooks/test_lectures.py`` and the website test ``tests/notebooks/test_site.py`` execute each lecture
 once between them; a per-run file lock makes whichever asks first run it and the other wait.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Deliberate breaks of each lecture: edits that must make its claims fail.
 
 One module per lecture, ``lNN.py`` (``l02.py`` for ``lectures/02_*.ipynb``), holding
-``BREAKS = [Break(old, new, claims), ...]``. ``tests/test_lectures.py`` applies all breaks of
+``BREAKS = [Break(old, new, claims), ...]``. ``tests/notebooks/test_lectures.py`` applies all breaks of
 a lecture at once, runs it on the stand-in without stopping at failed claims, and checks
 that each break fails the claims it names (by the start of their printed name) and that
 no claim of the lecture still holds. A break whose ``old`` text no longer occurs exactly

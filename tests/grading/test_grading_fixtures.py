@@ -1,9 +1,9 @@
 """Every mistake fixture loses points on its own part; every alternative keeps full marks.
 
 Mistakes are edits of the current reference cell, listed in ``tests/fixtures/<slug>/mistakes.py``
-(``tests/test_fixture_edits.py`` checks that each still applies); alternatives are whole solution
+(``tests/grading/test_fixture_edits.py`` checks that each still applies); alternatives are whole solution
 cells in ``tests/fixtures/<slug>/alternatives/<grade_id>--<what>.py``. They are graded in one shared kernel per chapter
-(``kernel_grader.py`` explains how and why that is faithful); ``tests/test_grading.py``
+(``kernel_grader.py`` explains how and why that is faithful); ``tests/grading/test_grading.py``
 grades a composite of them through nbgrader itself. One test class per chapter, so that
 ``--dist loadscope`` grades two chapters at once on two workers.
 """

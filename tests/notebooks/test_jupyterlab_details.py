@@ -1,6 +1,6 @@
 """JupyterLab and Colab details a student meets (issue 15, "Put right"), without a browser.
 
-tests/test_browser.py checks the same things in a real JupyterLab and Chromium; these run
+tests/notebooks/test_browser.py checks the same things in a real JupyterLab and Chromium; these run
 everywhere and in seconds:
 
 1. the README's open command serves the repository root and still opens lecture 01;

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fit.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_fit.py"
 GPU_SCRIPT = SCRIPT.with_name("bench_gpu.py")
 SECTIONS = ("0. Where a step's time goes", "1. Seconds per epoch at batch 128", "2. Time to reach the canonical",
             "3. Epoch time against the matmul floor", "4. Time to the canonical 2-epoch test loss with the opt-in",

@@ -2,7 +2,7 @@
 in headless Chromium.
 
 The site is built once for the module, into a temporary folder, from the lecture runs of
-``lecture_runner.RunCache``: the runs ``tests/test_lectures.py`` makes on real data in the same
+``lecture_runner.RunCache``: the runs ``tests/notebooks/test_lectures.py`` makes on real data in the same
 session (this module waits for or reuses them), and the ones it makes itself where that test
 did not run (lecture 07, which loads no 28×28 set or faces, runs on the stand-in). Chromium then
 reads the pages from a small local HTTP server (a canvas may read back only same-origin images)

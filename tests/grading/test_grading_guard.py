@@ -4,7 +4,7 @@ Each attack below is a student answer cell followed by a locked test cell that m
 (``assert False``): without the guard, every one of them leaves that test cell without an
 error, which nbgrader scores as full marks. All attacks run in one kernel, in order, so each
 test cell also shows that the previous attack was undone. Through nbgrader itself, the same
-attacks are graded in tests/test_grading.py (``tamper-hooks``).
+attacks are graded in tests/grading/test_grading.py (``tamper-hooks``).
 """
 from __future__ import annotations
 
