@@ -6,10 +6,17 @@ nbgrader zeroes a test cell that writes there.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence, Union
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from .train import History
+
+#: What a check accepts as a value: a tensor (any device, dtype, subclass), a numpy array or a
+#: python / numpy number. Anything else fails the check with a message, never a TypeError.
+Value = Union[torch.Tensor, np.ndarray, float, int, bool, np.number]
 
 
 class CheckError(AssertionError):
@@ -48,7 +55,7 @@ def _as_tensor(value, name: str) -> torch.Tensor:
           "return a torch.Tensor (or numpy array), not None or a list.")
 
 
-def check_shape(value, shape: Sequence[int | None], name: str = "result",
+def check_shape(value: Value, shape: Sequence[int | None], name: str = "result",
                 hint: str | None = None, verbose: bool = True) -> None:
     """``value`` has shape ``shape``; ``None`` in ``shape`` matches any size."""
     t = _as_tensor(value, name)
@@ -62,7 +69,7 @@ def check_shape(value, shape: Sequence[int | None], name: str = "result",
     _ok(verbose, f"{name} has shape {got}")
 
 
-def check_dtype(value, dtype, name: str = "result", hint: str | None = None,
+def check_dtype(value: Value, dtype: torch.dtype | str, name: str = "result", hint: str | None = None,
                 verbose: bool = True) -> None:
     """``value`` has dtype ``dtype`` (a torch dtype, or 'float' for any floating type)."""
     t = _as_tensor(value, name)
@@ -73,7 +80,7 @@ def check_dtype(value, dtype, name: str = "result", hint: str | None = None,
     _ok(verbose, f"{name} has dtype {t.dtype}")
 
 
-def check_finite(value, name: str = "result", hint: str | None = None, verbose: bool = True) -> None:
+def check_finite(value: Value, name: str = "result", hint: str | None = None, verbose: bool = True) -> None:
     """Every entry of ``value`` is finite (no NaN, no ±inf)."""
     t = _as_tensor(value, name).float()
     bad = ~torch.isfinite(t)
@@ -85,7 +92,7 @@ def check_finite(value, name: str = "result", hint: str | None = None, verbose: 
     _ok(verbose, f"{name} is finite")
 
 
-def check_close(value, expected, name: str = "result", atol: float = 1e-5, rtol: float = 1e-4,
+def check_close(value: Value, expected: Value, name: str = "result", atol: float = 1e-5, rtol: float = 1e-4,
                 hint: str | None = None, verbose: bool = True) -> None:
     """``value`` equals ``expected`` within ``atol + rtol·|expected|``, elementwise.
 
@@ -109,7 +116,7 @@ def check_close(value, expected, name: str = "result", atol: float = 1e-5, rtol:
     _ok(verbose, f"{name} matches (largest error {float(err.max()) if err.numel() else 0.0:.2g})")
 
 
-def check_scalar(value, name: str = "result", hint: str | None = None, verbose: bool = True) -> float:
+def check_scalar(value: Value, name: str = "result", hint: str | None = None, verbose: bool = True) -> float:
     """``value`` is a single number (python float/int or 0-d / 1-element tensor); return it."""
     if _is(value, (int, float, np.floating, np.integer)):
         out = float(value)
@@ -147,7 +154,7 @@ def check_grads(parameters: Iterable[torch.Tensor] | torch.nn.Module, name: str 
     _ok(verbose, f"gradients reach all {len(named)} parameters of {name}")
 
 
-def check_decreasing(losses, name: str = "the training loss", factor: float = 1.0,
+def check_decreasing(losses: Sequence[float] | History, name: str = "the training loss", factor: float = 1.0,
                      hint: str | None = None, verbose: bool = True) -> None:
     """The last loss is below ``factor`` × the first (``losses``: a list or a History)."""
     values = list(getattr(losses, "train_loss", losses))
@@ -162,7 +169,7 @@ def check_decreasing(losses, name: str = "the training loss", factor: float = 1.
     _ok(verbose, f"{name} went from {first:.4g} to {last:.4g}")
 
 
-def check_between(value, low: float, high: float, name: str = "result", hint: str | None = None,
+def check_between(value: Value, low: float, high: float, name: str = "result", hint: str | None = None,
                   verbose: bool = True) -> None:
     """A scalar lies in [low, high]; returns nothing.
 

@@ -3,6 +3,11 @@
 Fast mode (``AE_FAST=1``, and always while nbgrader autogrades or validates, which set
 ``NBGRADER_EXECUTION``) subsamples the data and shortens training so that every notebook
 runs in seconds on a laptop CPU. Notebook code is the same in both modes.
+
+State kept by this module: ``_said``, the set of keys :func:`say_once` has printed in this
+process (so that "Device: cpu" or a fast-mode note appears once per notebook, not at every
+``fit``); the test suite empties it before each test. :func:`set_seed` changes the
+process-wide RNGs, as its name says. Nothing else here keeps or changes global state.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ FAST_MAX_TEST = 300
 FAST_MAX_EPOCHS = 5
 
 _TRUE = {"1", "true", "yes", "on"}
+#: The keys :func:`say_once` has printed in this process (empty it to hear every message again).
 _said: set[str] = set()
 
 
@@ -31,7 +37,10 @@ def fast_mode() -> bool:
 
 
 def say_once(key: str, message: str) -> None:
-    """Print ``message`` the first time ``key`` is seen in this process (stdout, never stderr)."""
+    """Print ``message`` the first time ``key`` is seen in this process (stdout, never stderr).
+
+    The keys seen are remembered in ``config._said``, for the life of the process.
+    """
     if key not in _said:
         _said.add(key)
         print(message)
@@ -53,7 +62,11 @@ def data_dir() -> Path:
 
 
 def set_seed(seed: int = 0) -> torch.Generator:
-    """Seed python, numpy and torch (CPU and CUDA); return a torch generator with that seed."""
+    """Seed the process-wide RNGs of python, numpy and torch (CPU and CUDA) with ``seed``.
+
+    seed: any int ≥ 0 (numpy gets ``seed % 2**32``). Returns a new ``torch.Generator`` seeded
+    with ``seed``, for draws that should not depend on the global RNG's position.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -65,6 +65,7 @@ class ImageData:
 
     @property
     def n_classes(self) -> int:
+        """The number of classes (or identities), ``len(class_names)``."""
         return len(self.class_names)
 
     def flat(self, split: str = "train") -> torch.Tensor:

@@ -1,8 +1,13 @@
-"""Small model builders that take their sizes from the data."""
+"""Small model builders that take their sizes from the data.
+
+Every builder returns a fresh ``nn.Module`` of float32 layers, initialised by torch's
+global RNG (call ``set_seed`` first for the same weights every run).
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
+import torch
 from torch import nn
 
 
@@ -32,7 +37,8 @@ class Unflatten(nn.Module):
         super().__init__()
         self.image_shape = tuple(image_shape)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, H·W) or (N, H, W) float → (N, 1, H, W), the same values."""
         return x.reshape(len(x), 1, *self.image_shape)
 
 

@@ -15,12 +15,25 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, Union
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
+
+if TYPE_CHECKING:
+    import ipywidgets
+    import torch
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from .train import History
+
+#: Images, codes or labels: a torch tensor (any device, with or without grad) or a numpy array.
+Array = Union["torch.Tensor", np.ndarray]
+#: A decoder for the explorers: codes (N, d) float32 CPU tensor → images in [0, 1].
+Decode = Callable[["torch.Tensor"], "torch.Tensor | np.ndarray"]
 
 __all__ = ["image_grid", "reconstructions", "loss_curves", "latent_scatter",
            "interpolation_strip", "component_grid", "mosaic", "tile_origin", "pad_for",
@@ -121,8 +134,9 @@ def _tile_inches(h: int, w: int, ncols: int, nrows: int, extra: float = 0.0) -> 
 
 # --------------------------------------------------------------------------- image plots
 
-def image_grid(images, image_shape=None, ncols: int = 10, ax=None, cmap: str = "gray",
-               vmin: float | None = 0.0, vmax: float | None = 1.0, title: str | None = None):
+def image_grid(images: Array, image_shape: Sequence[int] | None = None, ncols: int = 10,
+               ax: Axes | None = None, cmap: str = "gray", vmin: float | None = 0.0,
+               vmax: float | None = 1.0, title: str | None = None) -> Figure:
     """A grid of images, ``ncols`` per row, as one mosaic.
 
     images: (N, H, W), or flat (N, H·W) with ``image_shape=(H, W)``; values in
@@ -140,8 +154,9 @@ def image_grid(images, image_shape=None, ncols: int = 10, ax=None, cmap: str = "
     return fig
 
 
-def reconstructions(originals, recons, image_shape=None, n: int = 10, ax=None, title: str | None = None,
-                    row_labels: Sequence[str] = ("original", "reconstruction")):
+def reconstructions(originals: Array, recons: Array, image_shape: Sequence[int] | None = None,
+                    n: int = 10, ax: Axes | None = None, title: str | None = None,
+                    row_labels: Sequence[str] = ("original", "reconstruction")) -> Figure:
     """The first ``n`` originals (top row) over their reconstructions (bottom row).
 
     originals, recons: the same shape, (N, H, W) or flat (N, H·W) with ``image_shape``;
@@ -166,7 +181,8 @@ def reconstructions(originals, recons, image_shape=None, n: int = 10, ax=None, t
     return fig
 
 
-def interpolation_strip(images, image_shape=None, ax=None, title: str | None = None):
+def interpolation_strip(images: Array, image_shape: Sequence[int] | None = None,
+                        ax: Axes | None = None, title: str | None = None) -> Figure:
     """A single row of images from a start image to an end image, both framed and labelled.
 
     images: (N, H, W), or flat (N, H·W) with ``image_shape``, N ≥ 2; values in [0, 1].
@@ -188,8 +204,9 @@ def interpolation_strip(images, image_shape=None, ax=None, title: str | None = N
     return fig
 
 
-def component_grid(components, image_shape, n: int = 16, ncols: int = 8, ax=None,
-                   titles: Sequence[str] | None = None, title: str | None = None):
+def component_grid(components: Array, image_shape: Sequence[int] | None, n: int = 16, ncols: int = 8,
+                   ax: Axes | None = None, titles: Sequence[str] | None = None,
+                   title: str | None = None) -> Figure:
     """Signed components (e.g. eigenfaces) as images, red > 0 > blue, white at 0.
 
     components: (K, H·W) or (K, H, W), any sign; the first ``n`` are drawn, each divided by
@@ -222,7 +239,8 @@ def component_grid(components, image_shape, n: int = 16, ncols: int = 8, ax=None
 
 # --------------------------------------------------------------------------- curves and scatters
 
-def loss_curves(history, ax=None, log: bool = False, terms=None):
+def loss_curves(history: History, ax: Axes | None = None, log: bool = False,
+                terms: str | Sequence[str] | None = None) -> Figure:
     """Loss per epoch from a :class:`ae_helpers.train.History`.
 
     The training loss is solid, the validation loss (if recorded) dashed in the same colour.
@@ -260,7 +278,8 @@ def loss_curves(history, ax=None, log: bool = False, terms=None):
     return fig
 
 
-def latent_scatter(z, labels, class_names: Sequence[str] | None = None, ax=None, title: str | None = None):
+def latent_scatter(z: Array, labels: Array, class_names: Sequence[str] | None = None,
+                   ax: Axes | None = None, title: str | None = None) -> Figure:
     """Codes ``z`` (N, 2) as points coloured by ``labels`` (N,) of integer classes.
 
     With at most 20 classes each gets a colour and a legend entry (``class_names[label]``, or
@@ -447,8 +466,10 @@ def _grid_2d(run, box, n: int) -> tuple[np.ndarray, np.ndarray]:
     return z, run(z)
 
 
-def latent_explorer(decode, image_shape, codes=None, labels=None, class_names=None, span=None,
-                    n_grid: int = 9):
+def latent_explorer(decode: Decode, image_shape: Sequence[int], codes: Array | None = None,
+                    labels: Array | None = None, class_names: Sequence[str] | None = None,
+                    span: float | Sequence[tuple[float, float]] | None = None,
+                    n_grid: int = 9) -> ipywidgets.VBox:
     """Two sliders (z1, z2) over a 2-D latent space that decode the point under them.
 
     decode: z (N, 2) float32 CPU tensor → images (N, H, W), (N, 1, H, W) or (N, H·W), values in
@@ -535,8 +556,10 @@ def _traversal_static(run, z0, dims, names, box, n_steps: int, image_shape):
     return fig
 
 
-def latent_traversal(decode, image_shape, z0, dims=None, activity=None, k: int | None = None,
-                     span: float = 3.0, n_steps: int = 9, activity_name: str = "activity"):
+def latent_traversal(decode: Decode, image_shape: Sequence[int], z0: Array,
+                     dims: Sequence[int] | None = None, activity: Array | None = None,
+                     k: int | None = None, span: float = 3.0, n_steps: int = 9,
+                     activity_name: str = "activity") -> ipywidgets.VBox:
     """One slider per latent, starting at the code ``z0`` of an image, decoding the point as they move.
 
     decode: z (N, d) float32 CPU tensor → images (N, H, W), (N, 1, H, W) or (N, H·W), values in

@@ -6,7 +6,12 @@ term is logged per epoch in the returned :class:`History`.
 
 Speed: data that fit stay resident on the device and are batched by index (no per-item
 DataLoader cost); losses are summed on the device and read once per epoch (no ``.item()``
-sync per step); denormals are flushed on CPU; bfloat16 autocast is optional on CUDA.
+sync per step); denormals are flushed on CPU (``flush_denormal=True``, a process-wide torch
+setting that stays on); bfloat16 autocast is optional on CUDA.
+
+Global state: ``fit`` seeds the process-wide RNGs (``seed=0`` by default; ``seed=None`` leaves
+them) and switches on flush-denormal on a CPU (``flush_denormal=False`` leaves it);
+:func:`set_fast_mode_threads` sets the thread count; nothing else here changes a setting of torch.
 Safety: a loss that is not a scalar, or becomes NaN/inf, stops training with a message
 naming the problem, the epoch and the step.
 """
@@ -16,38 +21,55 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, Union
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, Union
 
 import torch
 from torch import nn
 
 from . import config
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 Batch = Union[torch.Tensor, tuple]
+#: What ``fit``/``evaluate`` take as data: a tensor (N, ...) or a tuple/list of tensors sharing N.
+Data = Union[torch.Tensor, Sequence[torch.Tensor]]
 T = TypeVar("T")
 StepFn = Callable[[nn.Module, Batch], Union[torch.Tensor, Mapping[str, torch.Tensor]]]
 
-_device: torch.device | None = None
+def _best_device() -> tuple[torch.device, str]:
+    """The best available device, cuda → mps → cpu, and words for it (e.g. the GPU's name)."""
+    if torch.cuda.is_available():
+        return torch.device("cuda"), torch.cuda.get_device_name(0)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps"), "Apple GPU"
+    return torch.device("cpu"), f"{torch.get_num_threads()} CPU thread(s)"
 
 
 def get_device(verbose: bool = True) -> torch.device:
-    """The best available device, cuda → mps → cpu; said once per process."""
-    global _device
-    if _device is None:
-        if torch.cuda.is_available():
-            _device = torch.device("cuda")
-            name = torch.cuda.get_device_name(0)
-        elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            _device, name = torch.device("mps"), "Apple GPU"
-        else:
-            if config.fast_mode():
-                # fast mode trains tiny models, for which one thread is fastest; it also keeps
-                # parallel grading processes from fighting over the cores
-                torch.set_num_threads(1)
-            _device, name = torch.device("cpu"), f"{torch.get_num_threads()} CPU thread(s)"
-        if verbose:
-            config.say_once("device", f"Device: {_device} ({name})")
-    return _device
+    """The best available device, cuda → mps → cpu; changes no setting of torch.
+
+    verbose: print "Device: cpu (1 CPU thread(s))" or the like, once per process (the keys
+    :func:`ae_helpers.config.say_once` remembers). Nothing is cached: each call asks torch.
+    """
+    device, name = _best_device()
+    if verbose:
+        config.say_once("device", f"Device: {device} ({name})")
+    return device
+
+
+def set_fast_mode_threads() -> int:
+    """In fast mode on a CPU-only machine, set torch's process-wide thread count to 1
+    (``torch.set_num_threads(1)``); otherwise change nothing. Returns the thread count in use.
+
+    Fast mode trains tiny models, for which one thread is fastest, and parallel grading
+    processes then do not fight over the cores. Every notebook's setup cell calls it before
+    :func:`get_device`, so that the device line it prints names the thread count.
+    """
+    if config.fast_mode() and _best_device()[0].type == "cpu":
+        torch.set_num_threads(1)
+    return torch.get_num_threads()
 
 
 @dataclass
@@ -64,18 +86,21 @@ class History:
 
     @property
     def train_loss(self) -> list[float]:
+        """The epoch means of the optimised ``"loss"`` term on the training data."""
         return self.train.get("loss", [])
 
     @property
     def val_loss(self) -> list[float]:
+        """The epoch means of ``"loss"`` on the validation data ([] without ``val_data``)."""
         return self.val.get("loss", [])
 
     @property
     def epochs(self) -> int:
+        """The number of epochs trained."""
         return len(self.seconds)
 
-    def plot(self, ax=None, log: bool = False):
-        """Loss curves (see :func:`ae_helpers.plot.loss_curves`)."""
+    def plot(self, ax: Axes | None = None, log: bool = False) -> Figure:
+        """Loss curves (see :func:`ae_helpers.plot.loss_curves`); returns the Figure."""
         from .plot import loss_curves
         return loss_curves(self, ax=ax, log=log)
 
@@ -84,7 +109,7 @@ class History:
         return f"History({self.epochs} epochs, last train {last}, val loss {self.val_loss[-1:]})"
 
 
-def as_tensors(data) -> tuple[torch.Tensor, ...]:
+def as_tensors(data: Data) -> tuple[torch.Tensor, ...]:
     """Normalise ``data`` to a tuple of tensors sharing their first dimension.
 
     ``data``: a tensor, or a tuple/list of tensors (e.g. ``(x, y)``).
@@ -219,12 +244,12 @@ def _fast_note(n_epochs: int, epochs: int, data, batch_size: int) -> str:
             f"full mode runs {epochs} epochs over the data it is given.")
 
 
-def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: int | None = None,
+def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_epochs: int | None = None,
         batch_size: int = 128, lr: float = 3e-3, optimizer: torch.optim.Optimizer | None = None,
-        val_data=None, after_step: Callable[[nn.Module], None] | None = None,
+        val_data: Data | None = None, after_step: Callable[[nn.Module], None] | None = None,
         device: torch.device | str | None = None, amp: bool = False, seed: int | None = 0,
-        progress: bool | None = None, schedule: str | None = None, warmup: float = 0.3,
-        compile: bool | Mapping = False) -> History:
+        flush_denormal: bool = True, progress: bool | None = None, schedule: str | None = None,
+        warmup: float = 0.3, compile: bool | Mapping = False) -> History:
     """Train ``model`` on ``data`` by minimising what ``step`` returns; return a History.
 
     data, val_data: a tensor (N, ...) or tuple of tensors sharing N, e.g. ``x`` or ``(x, y)``.
@@ -239,7 +264,15 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
         (batch 128, Adam 1e-3, 10 epochs) in 6 epochs on MNIST (benchmarks/bench_fit.py).
     after_step(model): called after every optimiser step (e.g. an EMA target update).
     amp: bfloat16 autocast, used on CUDA only.
-    seed: seeds python, numpy and torch before training (None leaves the RNGs alone).
+    seed: seeds the process-wide RNGs of python, numpy and torch before training, as
+        ``set_seed(seed)`` does (so the default run is reproducible: same batches, same
+        noise drawn by ``step``); None leaves them as they are (training then draws from
+        torch's global RNG where it stands).
+    flush_denormal: on a CPU, switch on torch's process-wide flush-denormal mode
+        (``torch.set_flush_denormal(True)``: numbers below ~1e-38 become 0, which keeps tiny
+        weights from slowing each step down) and leave it on after training; False leaves the
+        mode as it is. No effect on other devices.
+    device: where to train; None: :func:`get_device` (cuda → mps → cpu).
     progress: show a tqdm progress bar (default: on, off while nbgrader grades).
     schedule: None (default: constant lr) or "warmup-cosine": the lr rises linearly over the
         first ``warmup`` fraction of all optimiser steps, then decays to 0 by a cosine over the
@@ -262,7 +295,7 @@ def fit(model: nn.Module, data, step: StepFn, *, epochs: int = 10, fast_epochs: 
     if seed is not None:
         config.set_seed(seed)
     device = torch.device(device) if device is not None else get_device()
-    if device.type == "cpu":
+    if flush_denormal and device.type == "cpu":
         torch.set_flush_denormal(True)
     if config.fast_mode():
         n_epochs = fast_epochs if fast_epochs is not None else min(epochs, config.FAST_MAX_EPOCHS)
@@ -455,8 +488,15 @@ def _evaluate_sums(model: nn.Module, tensors: tuple, step: StepFn, batch_size: i
     return sums
 
 
-def evaluate(model: nn.Module, data, step: StepFn, batch_size: int = 1024) -> dict[str, float]:
-    """Mean of each term ``step`` returns over ``data`` (eval mode, no gradients)."""
+def evaluate(model: nn.Module, data: Data, step: StepFn, batch_size: int = 1024) -> dict[str, float]:
+    """Mean of each term ``step`` returns over ``data``, in eval mode and without gradients.
+
+    data: a tensor (N, ...) or tuple of tensors sharing N, as for :func:`fit` (any device; the
+        batches are moved to the device of ``model``'s parameters).
+    step(model, batch): returns a scalar loss tensor or a dict of scalar terms, as for ``fit``.
+    Returns ``{term: mean over the N items}`` as python floats (each batch's value weighted by
+    its size, so the mean is over items). The model's train/eval mode is restored.
+    """
     device = next(iter(model.parameters()), torch.empty(0)).device
     tensors = tuple(t.to(device) for t in as_tensors(data))
     sums = _evaluate_sums(model, tensors, step, batch_size)
@@ -470,16 +510,20 @@ def _owner(fn) -> nn.Module | None:
 
 
 @torch.no_grad()
-def encode(module: Callable[[torch.Tensor], torch.Tensor | tuple], x: torch.Tensor,
-           batch_size: int = 1024, device: str | torch.device | None = None):
-    """Apply ``module`` to ``x`` (N, ...) in eval mode and in batches; return CPU tensors.
+def apply_in_batches(fn: Callable[[torch.Tensor], torch.Tensor | Sequence[torch.Tensor]], x: torch.Tensor,
+                     batch_size: int = 1024, device: str | torch.device | None = None
+                     ) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """``fn(x)`` computed batch by batch, in eval mode and without gradients; CPU float tensors.
 
-    ``module`` is a module, a bound method of one (``vae.encode``) or a plain function. Batches
-    go to ``device``, by default the device of the module's parameters (CPU for a plain
-    function). Returns a float tensor (N, ...), or a tuple of them when ``module`` returns a
-    tuple, as a VAE encoder's ``(mu, logvar)``.
+    fn: a module (an encoder, a decoder, a classifier …), a bound method of one
+        (``vae.encode``) or a plain function, taking a batch (B, ...) of ``x``.
+    x: a tensor (N, ...) on any device; its batches go to ``device``, by default the device
+        of the module's parameters (the CPU for a plain function).
+    Returns ``torch.cat`` of the batch outputs as float32 CPU tensors: (N, ...), or a tuple of
+    them when ``fn`` returns a tuple, as a VAE encoder's ``(mu, logvar)``. A module's
+    train/eval mode is restored afterwards.
     """
-    owner = _owner(module)
+    owner = _owner(fn)
     if device is None:
         first = next(owner.parameters(), None) if owner is not None else None
         device = first.device if first is not None else torch.device("cpu")
@@ -487,7 +531,7 @@ def encode(module: Callable[[torch.Tensor], torch.Tensor | tuple], x: torch.Tens
     if owner is not None:
         owner.eval()
     try:
-        outs = [module(x[lo:lo + batch_size].to(device)) for lo in range(0, len(x), batch_size)]
+        outs = [fn(x[lo:lo + batch_size].to(device)) for lo in range(0, len(x), batch_size)]
     finally:
         if owner is not None:
             owner.train(was_training)
@@ -496,6 +540,12 @@ def encode(module: Callable[[torch.Tensor], torch.Tensor | tuple], x: torch.Tens
     return torch.cat([out.float().cpu() for out in outs])
 
 
-def reconstruct(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-    """``model(x)`` in eval mode and batches, returned on the CPU with the shape of ``x``."""
-    return encode(model, x, batch_size=batch_size).reshape(x.shape)
+def reconstruct_in_batches(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
+    """An autoencoder's output ``model(x)`` for every item of ``x``, with the shape of ``x``.
+
+    x: (N, ...) images, e.g. (N, H·W) or (N, H, W), on any device; ``model`` returns as many
+    numbers per image as it takes (e.g. (B, H·W) for a batch (B, H, W)). Computed as
+    :func:`apply_in_batches` does (eval mode, no gradients, batches of ``batch_size``).
+    Returns a float32 CPU tensor shaped like ``x``, in the model's output range.
+    """
+    return apply_in_batches(model, x, batch_size=batch_size).reshape(x.shape)

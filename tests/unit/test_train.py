@@ -1,4 +1,5 @@
-"""ae_helpers.train: fit, History, evaluate, encode, reconstruct, get_device.
+"""ae_helpers.train: fit, History, evaluate, apply_in_batches, reconstruct_in_batches, get_device,
+set_fast_mode_threads; and that none of them changes a global setting of torch unasked.
 
 Conventions pinned here: error messages count epochs from 1 and steps within an epoch from 0
 (the first batch of the second epoch is "epoch 2, step 0").
@@ -6,11 +7,13 @@ Conventions pinned here: error messages count epochs from 1 and steps within an 
 from __future__ import annotations
 
 import math
+import random
 import re
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -19,7 +22,8 @@ import ae_helpers
 from ae_helpers import config, train
 from ae_helpers.data import load_dataset
 from ae_helpers.models import mlp
-from ae_helpers.train import History, encode, evaluate, fit, get_device, reconstruct
+from ae_helpers.train import (History, apply_in_batches, evaluate, fit, get_device, reconstruct_in_batches,
+                              set_fast_mode_threads)
 
 PACKAGE_DIR = str(Path(ae_helpers.__file__).resolve().parent)
 
@@ -409,21 +413,88 @@ def test_fit_flushes_denormals_on_cpu(flush_denormal_off):
 
 @pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(),
                     reason="an accelerator is present")
-def test_get_device_is_cpu_here_and_says_so_once(monkeypatch, capsys):
-    monkeypatch.setattr(train, "_device", None)
+def test_get_device_is_cpu_here_and_says_so_once(capsys):
     assert get_device() == torch.device("cpu")
     assert get_device() == torch.device("cpu")
     out = capsys.readouterr().out
     assert len(out.splitlines()) == 1 and "cpu" in out
 
 
-def test_get_device_quiet_when_asked(monkeypatch, capsys):
-    monkeypatch.setattr(train, "_device", None)
+def test_get_device_quiet_when_asked(capsys):
     get_device(verbose=False)
     assert capsys.readouterr().out == ""
 
 
-# --------------------------------------------------------------------------- evaluate, encode, reconstruct
+def test_get_device_keeps_no_cache(monkeypatch):
+    get_device(verbose=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index=0: "a GPU")
+    assert get_device(verbose=False) == torch.device("cuda")      # asked again, not remembered
+
+
+# --------------------------------------------------------------------------- global state: only when asked
+
+@pytest.fixture
+def three_threads():
+    """torch's thread count set to 3 (a count none of the functions picks), restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    yield 3
+    torch.set_num_threads(before)
+
+
+def test_runtime_calls_leave_the_thread_count_alone_even_in_fast_mode(three_threads, fast):
+    model = tiny_ae()
+    get_device()
+    fit(model, toy_x(), mse, epochs=1, progress=False)
+    evaluate(model, toy_x(), mse)
+    apply_in_batches(model, toy_x())
+    reconstruct_in_batches(model, toy_x())
+    assert torch.get_num_threads() == three_threads
+
+
+@pytest.mark.skipif(torch.cuda.is_available() or torch.backends.mps.is_available(),
+                    reason="an accelerator is present")
+def test_set_fast_mode_threads_sets_one_thread_in_fast_mode_on_a_cpu(three_threads, set_fast):
+    set_fast(False)
+    assert set_fast_mode_threads() == three_threads == torch.get_num_threads()
+    set_fast(True)
+    assert set_fast_mode_threads() == 1 == torch.get_num_threads()
+
+
+def _rng_states() -> tuple:
+    return random.getstate(), np.random.get_state()[1].tolist()
+
+
+def test_fit_with_seed_none_leaves_the_rngs_where_they_are():
+    runs = {}
+    for start in (5, 6, 5):
+        model = tiny_ae()
+        random.seed(start), np.random.seed(start), torch.manual_seed(start)
+        before = _rng_states()
+        h = fit(model, toy_x(), mse, epochs=2, batch_size=8, seed=None, progress=False)
+        assert _rng_states() == before                   # python and numpy: untouched
+        runs.setdefault(start, []).append(h.train)
+    # torch: the batches came from the global RNG where it stood, not from a reseeded one
+    assert runs[5][0] == runs[5][1] and runs[5][0] != runs[6][0]
+
+
+def test_fit_seeds_the_global_rngs_by_default():
+    model = tiny_ae()
+    random.seed(5), np.random.seed(5)
+    fit(model, toy_x(), mse, epochs=1, progress=False)
+    after_fit = _rng_states()
+    random.seed(0), np.random.seed(0)
+    assert after_fit == _rng_states()                    # as set_seed(0) leaves them
+
+
+def test_fit_leaves_flush_denormal_alone_when_asked(flush_denormal_off):
+    tiny = 1e-323                                        # a float64 denormal
+    fit(tiny_ae(), toy_x(), mse, epochs=1, device="cpu", progress=False, flush_denormal=False)
+    assert torch.tensor([tiny], dtype=torch.float64).item() != 0.0
+
+
+# --------------------------------------------------------------------------- evaluate, apply_in_batches, reconstruct_in_batches
 
 class Dropped(nn.Module):
     """A model whose output depends on train/eval mode."""
@@ -460,21 +531,21 @@ def test_evaluate_means_over_batches_in_eval_mode_and_restores_mode(was_training
 
 
 @pytest.mark.parametrize("was_training", [True, False])
-def test_encode_batches_in_eval_mode_and_restores_mode(was_training):
+def test_apply_in_batches_batches_in_eval_mode_and_restores_mode(was_training):
     model = Dropped()
     encoder = model.net[:2]              # a new container: set its mode itself
     encoder.train(was_training)
     x = toy_x(2500)
-    codes = encode(encoder, x, batch_size=1000)
+    codes = apply_in_batches(encoder, x, batch_size=1000)
     assert codes.shape == (2500, 4) and codes.device.type == "cpu"
     assert encoder.training is was_training
     with torch.no_grad():
         assert torch.allclose(codes, model.net[0](x), atol=1e-6)   # dropout was off
 
 
-def test_encode_accepts_a_plain_function():
+def test_apply_in_batches_accepts_a_plain_function():
     x = toy_x(30)
-    assert torch.equal(encode(lambda t: t[:, :3] * 2, x, batch_size=7), x[:, :3] * 2)
+    assert torch.equal(apply_in_batches(lambda t: t[:, :3] * 2, x, batch_size=7), x[:, :3] * 2)
 
 
 class TwoHeads(nn.Module):
@@ -489,30 +560,30 @@ class TwoHeads(nn.Module):
 
 
 @pytest.mark.parametrize("was_training", [True, False])
-def test_encode_of_a_bound_method_returning_a_tuple(was_training):
+def test_apply_in_batches_of_a_bound_method_returning_a_tuple(was_training):
     model = TwoHeads()
     model.train(was_training)
     x = toy_x(25)
-    mu, logvar = encode(model.encode, x, batch_size=10)
+    mu, logvar = apply_in_batches(model.encode, x, batch_size=10)
     assert mu.shape == logvar.shape == (25, 2) and mu.device.type == "cpu"
     assert model.training is was_training
     with torch.no_grad():
         assert torch.allclose(torch.cat([mu, logvar], dim=1), model.net(x), atol=1e-6)   # eval: no dropout
 
 
-def test_encode_sends_batches_to_the_given_device():
+def test_apply_in_batches_sends_batches_to_the_given_device():
     seen = []
-    codes = encode(lambda t: seen.append(t.device) or torch.zeros(len(t), 1), toy_x(10), batch_size=4,
-                   device="meta")
+    codes = apply_in_batches(lambda t: seen.append(t.device) or torch.zeros(len(t), 1), toy_x(10),
+                             batch_size=4, device="meta")
     assert seen == [torch.device("meta")] * 3 and codes.shape == (10, 1)
 
 
 @pytest.mark.parametrize("was_training", [True, False])
-def test_reconstruct_keeps_the_input_shape(was_training):
+def test_reconstruct_in_batches_keeps_the_input_shape(was_training):
     model = Dropped(64, 8)
     model.train(was_training)
     x = torch.rand(33, 8, 8)
-    out = reconstruct(model, x, batch_size=10)
+    out = reconstruct_in_batches(model, x, batch_size=10)
     assert out.shape == (33, 8, 8)
     assert model.training is was_training
     model.eval()

@@ -1,4 +1,4 @@
-"""ae_helpers.factors: sprites with known, independent factors of variation."""
+"""ae_helpers.sprites: sprites with known, independent factors of variation."""
 from __future__ import annotations
 
 from itertools import product
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from ae_helpers.factors import SHAPES, FactorData, make_sprites, render
+from ae_helpers.sprites import SHAPES, FactorData, make_sprites, render
 
 
 def test_full_grid_holds_every_combination_once():

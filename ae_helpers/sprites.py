@@ -41,10 +41,12 @@ class FactorData:
 
     @property
     def image_shape(self) -> tuple[int, int]:
+        """(H, W) of each image."""
         return tuple(self.images.shape[1:])
 
     @property
     def n_pixels(self) -> int:
+        """H·W, the length of a flattened image."""
         return int(self.images.shape[1] * self.images.shape[2])
 
     @property

@@ -1,0 +1,107 @@
+"""The student runtime's public surface: ``ae_helpers/__init__.py`` lists what a notebook may call.
+
+- the docstring's table and ``__all__`` name the same things, and each of them exists;
+- every lecture and solution notebook imports only from that surface;
+- every public function and class of the runtime modules has a docstring and full type hints.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import ae_helpers
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "ae_helpers"
+RUNTIME = ("__init__", "config", "data", "models", "train", "plot", "checks", "claims", "sprites")
+NOTEBOOKS = sorted(ROOT.glob("lectures/*.ipynb")) + sorted(ROOT.glob("solutions/*/*.ipynb"))
+
+
+def table_names(doc: str) -> list[str]:
+    """The names in the first column of the docstring's table (``name(args)`` → ``name``)."""
+    rows = re.findall(r"^``(\w+)", doc, flags=re.MULTILINE)
+    return rows
+
+
+def test_the_table_and_all_name_the_same_things():
+    assert sorted(table_names(ae_helpers.__doc__)) == sorted(ae_helpers.__all__)
+    assert len(set(ae_helpers.__all__)) == len(ae_helpers.__all__)
+
+
+@pytest.mark.parametrize("name", ae_helpers.__all__)
+def test_every_listed_name_exists(name):
+    value = getattr(ae_helpers, name)
+    if name in ae_helpers.MODULES:
+        assert isinstance(value, ModuleType) and value.__name__ == f"ae_helpers.{name}"
+    else:
+        assert callable(value) and inspect.getdoc(value)
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'encode'"):
+        ae_helpers.encode  # noqa: B018  (the old name: gone, not aliased)
+
+
+def public_names(module: ModuleType) -> set[str]:
+    return set(getattr(module, "__all__", None) or (n for n in vars(module) if not n.startswith("_")))
+
+
+def ae_imports(source: str) -> list[tuple[str, str]]:
+    """(module, name) for each ``from ae_helpers[.module] import name`` and ``ae_helpers.name``."""
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+    found = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("ae_helpers"):
+            found += [(node.module, alias.name) for alias in node.names]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "ae_helpers":
+            found.append(("ae_helpers", node.attr))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebooks_call_only_the_public_surface(path):
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    wrong = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        for module, name in ae_imports("".join(cell["source"])):
+            if module == "ae_helpers":
+                ok = name in ae_helpers.__all__
+            else:
+                sub = module.split(".", 1)[1]
+                ok = sub in ae_helpers.MODULES and name in public_names(getattr(ae_helpers, sub))
+            if not ok:
+                wrong.append(f"{module}.{name}")
+    assert not wrong, f"{path.name} uses names outside ae_helpers' public surface: {wrong}"
+
+
+def undocumented(path: Path) -> list[str]:
+    """Public functions/classes (and public methods of public classes) without a docstring or
+    without a type hint on an argument or the return."""
+    missing = []
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        items = [node]
+        if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            items += [n for n in node.body if isinstance(n, ast.FunctionDef)]
+        for item in items:
+            if not isinstance(item, (ast.FunctionDef, ast.ClassDef)) or item.name.startswith("_"):
+                continue
+            if not ast.get_docstring(item):
+                missing.append(f"{item.name}: no docstring")
+            if isinstance(item, ast.FunctionDef):
+                args = [a for a in item.args.args + item.args.kwonlyargs if a.arg not in ("self", "cls")]
+                if item.returns is None or any(a.annotation is None for a in args):
+                    missing.append(f"{item.name}: hints incomplete")
+    return missing
+
+
+@pytest.mark.parametrize("module", RUNTIME)
+def test_runtime_modules_document_and_type_every_public_definition(module):
+    assert undocumented(PACKAGE / f"{module}.py") == []
