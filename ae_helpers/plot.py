@@ -408,7 +408,10 @@ def _slider(label: str, value: float, lo: float, hi: float):
 
 @functools.cache
 def _explorer_class():
-    """The VBox that displays a static PNG and then itself with a one-sentence text/plain."""
+    """The VBox that displays a static PNG and then itself with a one-sentence text/plain.
+
+    Made once per process (``functools.cache``: every explorer is of one class) and only when
+    first needed, so that importing this module does not import ipywidgets."""
     import ipywidgets as widgets
 
     class Explorer(widgets.VBox):

@@ -297,12 +297,7 @@ def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_ep
     device = torch.device(device) if device is not None else get_device()
     if flush_denormal and device.type == "cpu":
         torch.set_flush_denormal(True)
-    if config.fast_mode():
-        n_epochs = fast_epochs if fast_epochs is not None else min(epochs, config.FAST_MAX_EPOCHS)
-        if n_epochs != epochs:
-            config.say_once(f"fast-epochs:{epochs}:{n_epochs}", _fast_note(n_epochs, epochs, data, batch_size))
-    else:
-        n_epochs = epochs
+    n_epochs = _epoch_count(epochs, fast_epochs, data, batch_size)
     model.to(device)
     train_t = tuple(t.to(device) for t in as_tensors(data))
     val_t = tuple(t.to(device) for t in as_tensors(val_data)) if val_data is not None else None
@@ -319,21 +314,8 @@ def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_ep
     try:
         for epoch in range(1, n_epochs + 1):
             start = time.perf_counter()
-            model.train()
-            perm = torch.randperm(n, device=device)
-            sums: dict[str, torch.Tensor] = {}
-            losses: list[torch.Tensor] = []
-            for i, lo in enumerate(range(0, n, batch_size)):
-                idx = perm[lo:lo + batch_size]
-                terms = _run_step(run_step, model, _batch(train_t, idx), epoch, i, autocast)
-                opt.zero_grad(set_to_none=True)
-                terms["loss"].backward()
-                opt.step()
-                if sched is not None:
-                    sched.step()
-                if after_step is not None:
-                    after_step(model)
-                losses.append(_accumulate(sums, terms, len(idx)))
+            sums, losses = _train_epoch(model, train_t, run_step, opt, sched, after_step,
+                                        batch_size, epoch, autocast, device)
             first_bad = _first_nonfinite(losses, n + 1)
             val_sums = _validate(model, val_t, step, 4 * batch_size, sums, first_bad, epoch, n)
             train_read, val_read, bad_step = _read_epoch(sums, val_sums, first_bad)
@@ -350,6 +332,42 @@ def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_ep
             bar.close()
     model.eval()
     return history
+
+
+def _epoch_count(epochs: int, fast_epochs: int | None, data: Data, batch_size: int) -> int:
+    """The epochs ``fit`` runs: ``epochs``, or in fast mode ``fast_epochs`` (default
+    min(epochs, FAST_MAX_EPOCHS)), said once when they differ."""
+    if not config.fast_mode():
+        return epochs
+    n_epochs = fast_epochs if fast_epochs is not None else min(epochs, config.FAST_MAX_EPOCHS)
+    if n_epochs != epochs:
+        config.say_once(f"fast-epochs:{epochs}:{n_epochs}", _fast_note(n_epochs, epochs, data, batch_size))
+    return n_epochs
+
+
+def _train_epoch(model: nn.Module, tensors: tuple[torch.Tensor, ...], run_step: StepFn,
+                 opt: torch.optim.Optimizer, sched, after_step, batch_size: int, epoch: int,
+                 autocast, device: torch.device) -> tuple[dict[str, torch.Tensor], list[torch.Tensor]]:
+    """One pass over ``tensors`` (on ``device``) in train mode, in an order drawn from torch's
+    global RNG: the epoch's summed terms and each step's weighted loss, as 0-d device tensors
+    (nothing is read back to the host)."""
+    model.train()
+    n = len(tensors[0])
+    perm = torch.randperm(n, device=device)
+    sums: dict[str, torch.Tensor] = {}
+    losses: list[torch.Tensor] = []
+    for i, lo in enumerate(range(0, n, batch_size)):
+        idx = perm[lo:lo + batch_size]
+        terms = _run_step(run_step, model, _batch(tensors, idx), epoch, i, autocast)
+        opt.zero_grad(set_to_none=True)
+        terms["loss"].backward()
+        opt.step()
+        if sched is not None:
+            sched.step()
+        if after_step is not None:
+            after_step(model)
+        losses.append(_accumulate(sums, terms, len(idx)))
+    return sums, losses
 
 
 def default_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
