@@ -297,7 +297,7 @@ def _subsample(idx: np.ndarray, cap: int, seed: int) -> np.ndarray:
 def load_dataset(name: str, test_fraction: float = 0.2, seed: int = 0, pinned: bool = False) -> ImageData:
     """Load data set ``name`` (one of ``NAMES``) with a seeded, stratified train/test split.
 
-    Images are float32 in [0, 1], shaped (N, H, W). In fast mode at most
+    Images are float32 in [0, 1], shaped (N, H, W); labels int64 (N,). In fast mode at most
     ``config.FAST_MAX_TRAIN`` / ``FAST_MAX_TEST`` items are kept (seeded), and it says so once.
 
     ``pinned=True`` is for graded exercises: it returns the embedded data set of that kind
