@@ -4,31 +4,36 @@ Data, devices, the training loop, plots and student-facing checks. It never cont
 exercise grades. The table is the whole public surface: what a notebook may call. Tensors are
 float32 unless said; N is the number of items, (H, W) an image's size.
 
-==============================  ==============================================================
-name                            what it is
-==============================  ==============================================================
-``load_dataset(name)``          an ``ImageData``: images (N, H, W) in [0, 1], int64 labels (N,)
-``ImageData``                   a split data set (``x_train``, ``y_train``, ``flat()`` …)
-``fit(model, data, step)``      trains by minimising ``step(model, batch)``; a ``History``.
-                                Seeds the global RNGs (``seed=0``; None: not) and, on a CPU,
-                                turns on flush-denormal (``flush_denormal=True``)
-``History``                     per-epoch means of every loss term, train and validation
-``evaluate(model, data, step)`` mean of each term of ``step`` over ``data`` (floats)
-``apply_in_batches(fn, x)``     ``fn(x)`` (encoder, decoder, classifier …) in eval mode,
-                                batch by batch, no grad: CPU tensor(s) (N, ...)
-``reconstruct_in_batches``      ``(model, x)``: ``model(x)`` the same way, shaped like ``x``
-``progress(items, desc=)``      the items of a loop, with a progress bar
-``get_device()``                the best device, cuda → mps → cpu (changes nothing)
-``set_fast_mode_threads()``     fast mode on a CPU: torch's thread count set to 1, process-wide
-``set_seed(seed)``              seeds the global RNGs of python, numpy and torch
-``fast_mode()``                 True under ``AE_FAST=1`` or while nbgrader executes
-``data_dir()``                  the folder of the data cache
-``claim(what, value, …)``       a lecture's claim about its own number, checked and printed
-``checks``                      module: ``check_shape``, ``check_close`` … for test cells
-``plot``                        module: ``image_grid``, ``reconstructions``, ``loss_curves`` …
-``models``                      module: ``mlp``, ``conv_encoder``, ``conv_decoder``
-``sprites``                     module: ``make_sprites``, images with known factors
-==============================  ==============================================================
+====================================  ========================================================
+name                                  what it is
+====================================  ========================================================
+``load_dataset(name)``                an ``ImageData``: images (N, H, W) in [0, 1], int64
+                                      labels (N,)
+``ImageData``                         a split data set (``x_train``, ``y_train``, ``flat()`` …)
+``fit(model, data, step)``            trains by minimising ``step(model, batch)``; returns a
+                                      ``History``. Seeds the global RNGs (``seed=0``; None:
+                                      not) and, on a CPU, switches on flush-denormal
+                                      (``flush_denormal=True``)
+``History``                           per-epoch means of every loss term, train and validation
+``evaluate(model, data, step)``       mean of each term of ``step`` over ``data`` (floats)
+``apply_in_batches(fn, x)``           ``fn(x)`` (an encoder, decoder, classifier …) in eval
+                                      mode, batch by batch, no grad: CPU tensor(s) (N, ...)
+``reconstruct_in_batches(model, x)``  ``model(x)`` the same way, shaped like ``x``
+``progress(items, desc=…)``           the items of a loop, with a progress bar
+``get_device()``                      the best device, cuda → mps → cpu (changes nothing)
+``set_fast_mode_threads()``           fast mode on a CPU: torch's thread count set to 1,
+                                      process-wide
+``set_seed(seed)``                    seeds the global RNGs of python, numpy and torch
+``fast_mode()``                       True under ``AE_FAST=1`` or while nbgrader executes
+``data_dir()``                        the folder of the data cache
+``claim(what, value, …)``             a lecture's claim about its own number, checked and
+                                      printed
+``checks``                            module: ``check_shape``, ``check_close`` … for test cells
+``plot``                              module: ``image_grid``, ``reconstructions``,
+                                      ``loss_curves`` …
+``models``                            module: ``mlp``, ``conv_encoder``, ``conv_decoder``
+``sprites``                           module: ``make_sprites``, images with known factors
+====================================  ========================================================
 
 The four modules are imported when first used (``ae_helpers.plot`` loads matplotlib then).
 """

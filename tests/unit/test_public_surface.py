@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import io
 import json
 import re
 from pathlib import Path
@@ -33,6 +34,16 @@ def table_names(doc: str) -> list[str]:
 def test_the_table_and_all_name_the_same_things():
     assert sorted(table_names(ae_helpers.__doc__)) == sorted(ae_helpers.__all__)
     assert len(set(ae_helpers.__all__)) == len(ae_helpers.__all__)
+
+
+def test_the_table_is_valid_restructuredtext_with_a_row_per_name():
+    docutils_core = pytest.importorskip("docutils.core")      # with sphinx, in .[dev]
+    warnings = io.StringIO()
+    tree = docutils_core.publish_doctree(ae_helpers.__doc__, settings_overrides={
+        "warning_stream": warnings, "report_level": 1})
+    assert warnings.getvalue() == ""
+    rows = [node for node in tree.findall() if node.tagname == "row"]
+    assert len(rows) == 1 + len(ae_helpers.__all__)                   # the header, then one row each
 
 
 @pytest.mark.parametrize("name", ae_helpers.__all__)
