@@ -56,7 +56,11 @@ def conv_encoder(image_shape: Sequence[int], latent_dim: int, channels: Sequence
 
 def conv_decoder(image_shape: Sequence[int], latent_dim: int, channels: Sequence[int] = (32, 16),
                  out_activation: nn.Module | None = None) -> nn.Sequential:
-    """Codes (N, latent_dim) → images (N, H, W), mirroring :func:`conv_encoder`."""
+    """Codes (N, latent_dim) → images (N, H, W), mirroring :func:`conv_encoder`.
+
+    The outputs are unbounded (logits) unless ``out_activation`` is given, e.g. ``nn.Sigmoid()``
+    for pixels in [0, 1].
+    """
     H, W = image_shape
     sizes = [(H, W)]
     for _ in channels:

@@ -32,7 +32,11 @@ SHAPES = ("square", "ellipse", "triangle")
 
 @dataclass
 class FactorData:
-    """Images with the factor labels that generated them (see the module docstring)."""
+    """Images with the factor labels that generated them (see the module docstring).
+
+    ``images``: float32 (N, H, W) in [0, 1]; ``factors``: int64 (N, K), factor k's value index
+    of each image; ``names``: K names; ``values[k]``: the values factor k's indices stand for.
+    """
 
     images: torch.Tensor
     factors: torch.Tensor
