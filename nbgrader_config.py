@@ -12,8 +12,8 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IncludeHeaderFooter, InstantiateTests, LimitOutput, LockCells,
                                     OverwriteKernelspec, SaveAutoGrades, SaveCells)
 
-from ae_helpers.grading import GuardedExecute, HideHiddenTests, NamedStubs
-from ae_helpers.sanitize import DropDuplicateIds, RestoreCellRoles
+from ae_helpers.instructor.preprocessors import GuardedExecute, HideHiddenTests, NamedStubs
+from ae_helpers.instructor.sanitize import DropDuplicateIds, RestoreCellRoles
 
 c = get_config()  # noqa: F821 (provided by nbgrader)
 
@@ -38,7 +38,7 @@ c.Execute.interrupt_on_timeout = True
 
 # Autograde executes with GuardedExecute instead of nbgrader's Execute (same settings): no cell
 # tag can skip a test cell, and before each test cell the kernel's IPython hooks and the
-# numerical modules a submission may have patched are restored (ae_helpers/grading.py).
+# numerical modules a submission may have patched are restored (ae_helpers/instructor/preprocessors.py).
 c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor,
                                        LimitOutput, SaveAutoGrades, AssignLatePenalties,
                                        CheckCellMetadata]
@@ -51,7 +51,7 @@ c.IgnorePattern.pattern = r"[\s\S]*"
 
 # Before executing, a submission is sanitized: outputs cleared, duplicated cells reduced to one
 # graded copy, and every cell with a grade id given back its released role, source and points
-# from the gradebook (ae_helpers/sanitize.py: nbgrader's own steps fail on a copied test cell
+# from the gradebook (ae_helpers/instructor/sanitize.py: nbgrader's own steps fail on a copied test cell
 # or a flipped role and leave the whole notebook ungraded). Grade cells a student deleted are
 # added back so that their tests still run.
 c.Autograde.sanitize_preprocessors = [ClearOutput, DropDuplicateIds, OverwriteKernelspec,
@@ -63,9 +63,9 @@ c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPre
 
 # Opened on one's own machine (no JupyterHub, no exchange configured in /etc/jupyter or
 # ~/.jupyter), the Assignments tab gets an empty exchange of the user's own instead of
-# nbgrader's unwritable default, so it shows no error (ae_helpers.course.local_exchange). On a
+# nbgrader's unwritable default, so it shows no error (ae_helpers.instructor.course.local_exchange). On a
 # JupyterHub the exchange set there stays (INSTRUCTORS.md).
-from ae_helpers.course import local_exchange  # noqa: E402
+from ae_helpers.instructor.course import local_exchange  # noqa: E402
 
 if (_exchange := local_exchange()) is not None:
     c.Exchange.root = _exchange

@@ -8,7 +8,7 @@ fixtures, blank) is graded, one run after the other, by
   no guard, no sandbox), 1 worker;
 - ``course, no fork server``: ``GuardedExecute`` with the OS sandbox, every kernel started from
   scratch (``fork_server = False``: the grader before the fork server), 1 worker;
-- ``course``: the default: sandbox and fork server (``ae_helpers/zygote.py``), 1 worker;
+- ``course``: the default: sandbox and fork server (``ae_helpers/instructor/zygote.py``), 1 worker;
 - ``course, N workers``: the default with ``--workers`` processes.
 
 Printed: per run, wall and CPU time and the median seconds per submission-notebook (the gaps
@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from ae_helpers import instructor, parallel_grading, report, sandbox, zygote  # noqa: E402
+from ae_helpers.instructor import cli, parallel, report, sandbox, zygote  # noqa: E402
 import class_simulation as sim  # noqa: E402
 
 SLUG = "01_linear_ae_pca"
@@ -71,7 +71,7 @@ def per_notebook_seconds(course: Path) -> tuple[float, float]:
 
 def grade(course: Path, workers: int) -> dict:
     cpu0, t0, start = children_cpu(), time.perf_counter(), time.time()
-    outcomes = parallel_grading.autograde(course, SLUG, workers=workers, say=lambda s: None)
+    outcomes = parallel.autograde(course, SLUG, workers=workers, say=lambda s: None)
     out = {"wall": time.perf_counter() - t0, "cpu": children_cpu() - cpu0,
            "scores": {o.student: o.score for o in outcomes},
            "failed": [o.student for o in outcomes if o.status != "graded"]}
@@ -132,8 +132,8 @@ def main(argv=None) -> None:
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-grading-"))
     template = base / "template"
     t0 = time.perf_counter()
-    instructor.init(template, say=lambda s: None)
-    instructor.release(template, [SLUG], say=lambda s: None)
+    cli.init(template, say=lambda s: None)
+    cli.release(template, [SLUG], say=lambda s: None)
     sim.RELEASE_ROOT["root"] = template
     for student, nb in sim.simulated_class(SLUG, args.n).items():
         sim.submit(template, SLUG, student, nb)

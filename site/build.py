@@ -32,8 +32,8 @@ DEFAULT_OUT = SITE / "_build" / "html"
 
 
 def chapters() -> list[str]:
-    """The chapter slugs, in course order (``ae_helpers.course.CHAPTERS``)."""
-    from ae_helpers.course import CHAPTERS
+    """The chapter slugs, in course order (``ae_helpers.instructor.course.CHAPTERS``)."""
+    from ae_helpers.instructor.course import CHAPTERS
     return list(CHAPTERS)
 
 

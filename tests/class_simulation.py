@@ -11,7 +11,7 @@ from pathlib import Path
 
 import nbformat
 
-from ae_helpers.course import ROOT
+from ae_helpers.instructor.course import ROOT
 from kernel_grader import fixtures
 from nbgrader_harness import fill, solution_sources
 

@@ -31,8 +31,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbgrader.utils import determine_grade
 
-from ae_helpers.course import ROOT
-from ae_helpers.grading import GuardedExecute
+from ae_helpers.instructor.course import ROOT
+from ae_helpers.instructor.preprocessors import GuardedExecute
 
 from nbgrader_harness import nbgrader_meta as meta
 from nbgrader_harness import solution_sources

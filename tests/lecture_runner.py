@@ -38,7 +38,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
 from ae_helpers import claims
-from ae_helpers.course import ROOT
+from ae_helpers.instructor.course import ROOT
 
 DATASET_LINE = re.compile(r'^DATASET = "(\w+)"', re.MULTILINE)
 SHARED_DATA = Path(os.environ.get("AE_SHARED_DATA", ROOT.parent / "shared" / "data"))

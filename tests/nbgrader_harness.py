@@ -19,7 +19,7 @@ from pathlib import Path
 
 import nbformat
 
-from ae_helpers.course import ROOT, nbgrader_env, run_nbgrader
+from ae_helpers.instructor.course import ROOT, nbgrader_env, run_nbgrader
 
 def nbgrader_meta(cell) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})

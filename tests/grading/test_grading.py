@@ -29,7 +29,7 @@ import re
 import nbformat
 import pytest
 
-from ae_helpers.course import ROOT
+from ae_helpers.instructor.course import ROOT
 from kernel_grader import fixtures
 from nbgrader_harness import auto_test_ids, fill, grade, nbgrader_meta, solution_sources
 from test_grading_guard import ATTACKS
@@ -327,7 +327,7 @@ def check_release_matches_committed_exercises(slug):
     release_dir, _ = graded(slug)
     generated = nbformat.read(release_dir / f"{slug}.ipynb", as_version=4)
     assert generated == committed_release(slug), (
-        f"exercises/{slug} is out of date: run `python -m ae_helpers.course release {slug}`")
+        f"exercises/{slug} is out of date: run `python -m ae_helpers.instructor.course release {slug}`")
 
 
 def check_release_hides_solutions_and_hidden_tests(slug):
@@ -386,7 +386,7 @@ def check_fresh_gradings_of_one_submission_agree(slug):
 def check_copied_and_reflagged_tests_are_graded_as_released(slug):
     """Fairness: a student who copied every test cell and toggled its nbgrader role (test →
     answer) keeps full marks with the reference answers; nbgrader alone leaves such a notebook
-    ungraded (see ae_helpers/sanitize.py)."""
+    ungraded (see ae_helpers/instructor/sanitize.py)."""
     _, results = graded(slug)
     result = results["reference-tests-copied-and-reflagged"]
     assert result.max_scores == results["reference"].max_scores

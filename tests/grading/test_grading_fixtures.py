@@ -12,7 +12,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from ae_helpers.course import ROOT
+from ae_helpers.instructor.course import ROOT
 from kernel_grader import SharedKernelGrader, fixtures, meta
 
 pytestmark = pytest.mark.grading

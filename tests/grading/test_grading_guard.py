@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from ae_helpers.grading import GuardedExecute, imported_names
+from ae_helpers.instructor.preprocessors import GuardedExecute, imported_names
 
 pytestmark = pytest.mark.grading
 

@@ -1,4 +1,4 @@
-"""The instructor's command line ``ae-course`` (ae_helpers.instructor and the modules it uses).
+"""The instructor's command line ``ae-course`` (ae_helpers.instructor.cli and the modules it uses).
 
 Unit tests build gradebooks through nbgrader's API and stub the network; one end-to-end test
 (marked ``grading``) grades a small simulated class of chapter 01 through nbgrader itself, with
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from ae_helpers import data as ae_data
-from ae_helpers import doctor as doc
-from ae_helpers import instructor, parallel_grading, report
+from ae_helpers.instructor import doctor as doc
+from ae_helpers.instructor import cli, parallel, report
 
 SLUG = "01_linear_ae_pca"
 
@@ -25,7 +25,7 @@ SLUG = "01_linear_ae_pca"
 
 def test_help_lists_every_command(capsys):
     with pytest.raises(SystemExit) as exit_:
-        instructor.main(["--help"])
+        cli.main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
     for command in ("init", "release", "autograde", "feedback", "export", "report", "doctor", "data"):
@@ -35,14 +35,14 @@ def test_help_lists_every_command(capsys):
 @pytest.mark.parametrize("argv", [[], ["grade"], ["autograde"], ["data", "sync"], ["autograde", SLUG, "--workers", "x"]])
 def test_bad_arguments_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
-        instructor.main(argv)
+        cli.main(argv)
     assert exit_.value.code == 2
     assert "usage: ae-course" in capsys.readouterr().err
 
 
 def test_workers_must_be_positive(tmp_path):
     with pytest.raises(SystemExit, match="at least 1"):
-        instructor.main(["--course", str(tmp_path), "autograde", SLUG, "--workers", "0"])
+        cli.main(["--course", str(tmp_path), "autograde", SLUG, "--workers", "0"])
 
 
 def test_commands_outside_a_course_directory_say_what_to_do(tmp_path, monkeypatch):
@@ -50,21 +50,21 @@ def test_commands_outside_a_course_directory_say_what_to_do(tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     for argv in (["report", SLUG], ["export"], ["release"], ["autograde", SLUG]):
         with pytest.raises(SystemExit, match="not a course directory.*ae-course init"):
-            instructor.main(argv)
+            cli.main(argv)
 
 
 def test_init_refuses_a_folder_with_other_files(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(SystemExit, match="not empty and not an ae-course directory"):
-        instructor.init(tmp_path, say=lambda s: None)
+        cli.init(tmp_path, say=lambda s: None)
     (tmp_path / "file").write_text("x")
     with pytest.raises(SystemExit, match="is a file"):
-        instructor.init(tmp_path / "file", say=lambda s: None)
+        cli.init(tmp_path / "file", say=lambda s: None)
 
 
 def test_init_is_idempotent(tmp_path):
     said = []
-    course = instructor.init(tmp_path / "term", course_id="ae-2026", exchange="/srv/exchange", say=said.append)
+    course = cli.init(tmp_path / "term", course_id="ae-2026", exchange="/srv/exchange", say=said.append)
     config = (course / "nbgrader_config.py").read_text()
     assert "c.CourseDirectory.course_id = 'ae-2026'" in config and "c.Exchange.root = '/srv/exchange'" in config
     assert (course / "solutions" / SLUG / f"{SLUG}.ipynb").exists()
@@ -74,7 +74,7 @@ def test_init_is_idempotent(tmp_path):
     mine = course / "solutions" / SLUG / "instructor_note.md"
     mine.write_text("kept")
     said.clear()
-    instructor.init(course, course_id="other", say=said.append)
+    cli.init(course, course_id="other", say=said.append)
     assert "already a course directory" in said[0]
     assert mine.read_text() == "kept" and (course / "nbgrader_config.py").read_text() == config
 
@@ -138,7 +138,7 @@ def test_part_of_maps_test_cells_to_their_part():
 def test_export_writes_a_row_per_student_chapter_and_part(tmp_path, fake_course):
     course = fake_course
     out = tmp_path / "out" / "grades.csv"
-    assert instructor.main(["--course", str(course), "export", "--out", str(out)]) == 0
+    assert cli.main(["--course", str(course), "export", "--out", str(out)]) == 0
     rows = list(csv.DictReader(out.open()))
     table = {(r["student_id"], r["part"]): r for r in rows}
     assert {r["student_id"] for r in rows} == {"ann", "bob", "cat", "dan"}
@@ -154,7 +154,7 @@ def test_export_writes_a_row_per_student_chapter_and_part(tmp_path, fake_course)
 
 def test_report_writes_figure_and_table_per_part(tmp_path, fake_course):
     course = fake_course
-    assert instructor.main(["--course", str(course), "report", SLUG, "--out", str(tmp_path / "rep")]) == 0
+    assert cli.main(["--course", str(course), "report", SLUG, "--out", str(tmp_path / "rep")]) == 0
     png, md = tmp_path / "rep" / f"{SLUG}_report.png", tmp_path / "rep" / f"{SLUG}_report.md"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size < 200_000
     text = md.read_text()
@@ -175,14 +175,14 @@ def test_report_writes_figure_and_table_per_part(tmp_path, fake_course):
 def test_notebook_problem_names_invalid_json_and_non_notebooks(tmp_path):
     bad = tmp_path / "a.ipynb"
     bad.write_text('{"cells": [ ,')
-    assert "not valid notebook JSON" in parallel_grading.notebook_problem(bad)
+    assert "not valid notebook JSON" in parallel.notebook_problem(bad)
     other = tmp_path / "b.ipynb"
     other.write_text('{"hello": 1}')
-    assert "JSON but not a notebook" in parallel_grading.notebook_problem(other)
+    assert "JSON but not a notebook" in parallel.notebook_problem(other)
     good = tmp_path / "c.ipynb"
     import nbformat
     nbformat.write(nbformat.v4.new_notebook(), good)
-    assert parallel_grading.notebook_problem(good) is None
+    assert parallel.notebook_problem(good) is None
 
 
 def test_error_of_one_student_is_found_in_a_worker_log():
@@ -194,13 +194,13 @@ def test_error_of_one_student_is_found_in_a_worker_log():
         "nbformat.reader.NotJSONError: Notebook does not appear to be JSON",
         "",
         "[AutogradeApp | INFO] Autograding /c/submitted/cat/ch/ch.ipynb"])
-    assert parallel_grading._error_from_log(log, "bob", "ch").startswith("nbformat.reader.NotJSONError")
-    assert parallel_grading._error_from_log(log, "ann", "ch") is None
+    assert parallel._error_from_log(log, "bob", "ch").startswith("nbformat.reader.NotJSONError")
+    assert parallel._error_from_log(log, "ann", "ch") is None
 
 
 def test_outcome_lines_are_clear():
-    ok = parallel_grading.Outcome("ann", "graded", 14, 16, "2 pts to grade by hand (formgrader)")
-    bad = parallel_grading.Outcome("bob", "failed", message="x.ipynb is not valid notebook JSON")
+    ok = parallel.Outcome("ann", "graded", 14, 16, "2 pts to grade by hand (formgrader)")
+    bad = parallel.Outcome("bob", "failed", message="x.ipynb is not valid notebook JSON")
     assert ok.line(6).split() [:3] == ["ann", "14/16", "ok:"]
     assert "FAILED: x.ipynb is not valid notebook JSON" in bad.line()
 
@@ -217,9 +217,9 @@ def test_a_worker_past_its_wall_clock_limit_is_stopped(tmp_path, monkeypatch):
         code = "import time; time.sleep(60)" if "slow" in share else "pass"
         return subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
 
-    monkeypatch.setattr(parallel_grading, "_launch", fake_launch)
+    monkeypatch.setattr(parallel, "_launch", fake_launch)
     t0 = time.monotonic()
-    results = parallel_grading._run_round(tmp_path, SLUG, [["ok"], ["slow"]], ["ok", "slow"], tmp_path / "logs",
+    results = parallel._run_round(tmp_path, SLUG, [["ok"], ["slow"]], ["ok", "slow"], tmp_path / "logs",
                                           None, 1.0, "w")
     assert time.monotonic() - t0 < 30
     assert [(share, finished) for share, _, finished in results] == [(["ok"], True), (["slow"], False)]
@@ -237,7 +237,7 @@ def test_doctor_passes_here_and_reports_each_item(capsys, data_folder):
 
 
 def test_doctor_reports_the_grading_sandbox_and_how_to_install_it(monkeypatch, capsys, data_folder):
-    from ae_helpers import sandbox
+    from ae_helpers.instructor import sandbox
     monkeypatch.setattr(sandbox, "available", lambda: f"bwrap is not installed: {sandbox.INSTALL_HINT}")
     assert doc.doctor() == 0                       # a warning: grading works without it
     out = capsys.readouterr().out
@@ -252,7 +252,7 @@ def test_doctor_fails_when_something_required_is_missing(monkeypatch, capsys, da
     monkeypatch.setattr(doc, "_version", lambda m: None if m == "nbgrader" else real(m))
     ae_data.write_cache(ae_data.cache_path("mnist"), np.zeros((3, 28, 28), np.uint8), np.arange(3))
     ae_data.cache_path("faces").write_bytes(b"not an npz")
-    assert instructor.main(["doctor"]) == 1
+    assert cli.main(["doctor"]) == 1
     out = capsys.readouterr().out
     assert "FAIL  nbgrader is not installed  → pip install" in out
     assert "ok    data mnist: 3 images 28×28" in out
@@ -271,13 +271,13 @@ def _stub_fetchers(monkeypatch):
 
 def test_data_fetch_pack_unpack_round_trip(monkeypatch, tmp_path, data_folder, capsys):
     _stub_fetchers(monkeypatch)
-    assert instructor.main(["data", "fetch"]) == 0
+    assert cli.main(["data", "fetch"]) == 0
     archive = tmp_path / "ship" / "data.tar"
-    assert instructor.main(["data", "pack", str(archive)]) == 0
+    assert cli.main(["data", "pack", str(archive)]) == 0
     assert sorted(tarfile.open(archive).getnames()) == ["faces.npz", "fashion_mnist.npz", "mnist.npz"]
     offline = tmp_path / "offline"
     monkeypatch.setenv("AE_DATA_DIR", str(offline))
-    assert instructor.main(["data", "unpack", str(archive)]) == 0
+    assert cli.main(["data", "unpack", str(archive)]) == 0
     for name in ae_data.FETCHERS:
         x, y = ae_data.read_cache(offline / f"{name}.npz")
         assert x.shape[0] == 5 and x[0, 0, 0] == 10 * (list(ae_data.FETCHERS).index(name) + 1)
@@ -285,14 +285,14 @@ def test_data_fetch_pack_unpack_round_trip(monkeypatch, tmp_path, data_folder, c
 
 
 def test_data_fetch_offline_fails_with_names(capsys, data_folder):
-    assert instructor.main(["data", "fetch"]) == 1          # conftest: the fetchers are offline stubs
+    assert cli.main(["data", "fetch"]) == 1          # conftest: the fetchers are offline stubs
     out = capsys.readouterr().out
     assert "mnist: NOT cached (URLError" in out
 
 
 def test_data_pack_with_empty_cache_says_fetch_first(tmp_path, data_folder):
     with pytest.raises(SystemExit, match="nothing cached.*data fetch"):
-        instructor.main(["data", "pack", str(tmp_path / "x.tar")])
+        cli.main(["data", "pack", str(tmp_path / "x.tar")])
 
 
 def test_data_unpack_keeps_only_valid_data_set_files(tmp_path, data_folder, capsys):
@@ -307,13 +307,13 @@ def test_data_unpack_keeps_only_valid_data_set_files(tmp_path, data_folder, caps
         tar.add(good, arcname="mnist.npz")
         tar.add(bad, arcname="faces.npz")
         tar.add(evil, arcname="../evil.npz")
-    assert instructor.main(["data", "unpack", str(archive)]) == 0
+    assert cli.main(["data", "unpack", str(archive)]) == 0
     assert sorted(p.name for p in data_folder.iterdir()) == ["mnist.npz"]
     out = capsys.readouterr().out
     assert "skipped '../evil.npz'" in out and "faces.npz: NOT unpacked" in out
     (tmp_path / "junk.tar").write_text("not a tar")
     with pytest.raises(SystemExit, match="not a data archive"):
-        instructor.main(["data", "unpack", str(tmp_path / "junk.tar")])
+        cli.main(["data", "unpack", str(tmp_path / "junk.tar")])
 
 
 # ----------------------------------------------------------------------------- end to end
@@ -323,8 +323,8 @@ def test_parallel_autograde_of_a_small_class_with_broken_submissions(tmp_path, m
     """reference, partial, blank, invalid JSON, a hanging cell, a correct answer that floods its
     output and one whose kernel crashes in a late cell; two workers, then a resume."""
     import class_simulation as sim
-    course = instructor.init(tmp_path / "term", say=lambda s: None)
-    instructor.release(course, [SLUG], say=lambda s: None)
+    course = cli.init(tmp_path / "term", say=lambda s: None)
+    cli.release(course, [SLUG], say=lambda s: None)
     monkeypatch.setitem(sim.RELEASE_ROOT, "root", course)
     answers = sim.reference_answers(SLUG)
     sim.submit(course, SLUG, "ref", sim.fill(sim.release_nb(SLUG), answers))
@@ -337,7 +337,7 @@ def test_parallel_autograde_of_a_small_class_with_broken_submissions(tmp_path, m
     segfault = "import ctypes\nctypes.string_at(0)\n"                                   # dies in native code
     sim.submit(course, SLUG, "crash", sim.fill(sim.release_nb(SLUG), {**answers, "recognise": segfault + answers["recognise"]}))
 
-    assert instructor.main(["--course", str(course), "autograde", SLUG, "--workers", "2", "--timeout", "20"]) == 0
+    assert cli.main(["--course", str(course), "autograde", SLUG, "--workers", "2", "--timeout", "20"]) == 0
     out = capsys.readouterr().out
     lines = {line.split()[0]: line for line in out.splitlines() if line.split() and line.split()[0] in
              ("ref", "partial", "blank", "broken", "hang", "flood", "crash")}
@@ -370,7 +370,7 @@ def test_parallel_autograde_of_a_small_class_with_broken_submissions(tmp_path, m
     before = {s: (course / "autograded" / s / SLUG / f"{SLUG}.ipynb").stat().st_mtime
               for s in ("ref", "partial", "hang", "flood", "crash")}
     time.sleep(0.01)
-    outcomes = {o.student: o for o in parallel_grading.autograde(course, SLUG, workers=2, say=lambda s: None)}
+    outcomes = {o.student: o for o in parallel.autograde(course, SLUG, workers=2, say=lambda s: None)}
     assert {s: o.status for s, o in outcomes.items()} == {
         "blank": "graded", "broken": "failed", "crash": "skipped", "flood": "skipped", "hang": "skipped",
         "partial": "skipped", "ref": "skipped"}

@@ -1,4 +1,4 @@
-"""The OS sandbox around every grading kernel (ae_helpers/sandbox.py), through nbgrader itself.
+"""The OS sandbox around every grading kernel (ae_helpers/instructor/sandbox.py), through nbgrader itself.
 
 A one-part assignment is released and graded in a temporary course with the repository's
 nbgrader configuration. Each attack is one student whose answer gets the points only if the
@@ -17,8 +17,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from ae_helpers import sandbox
-from ae_helpers.course import run_nbgrader
+from ae_helpers.instructor import sandbox
+from ae_helpers.instructor.course import run_nbgrader
 from nbgrader_harness import TempCourse, fill
 
 needs_sandbox = pytest.mark.skipif(sandbox.available() is not None, reason=f"no sandbox: {sandbox.available()}")
@@ -216,7 +216,7 @@ def test_without_bubblewrap_it_says_why_and_how_to_install_it(monkeypatch):
 
 
 def test_sandbox_on_refuses_to_grade_without_bubblewrap(monkeypatch):
-    from ae_helpers.grading import GuardedExecute
+    from ae_helpers.instructor.preprocessors import GuardedExecute
     monkeypatch.setattr(sandbox, "available", lambda: "bwrap is not installed")
     ex = GuardedExecute(sandbox="on")
     with pytest.raises(RuntimeError, match="sandbox = 'on', but bwrap is not installed"):

@@ -35,8 +35,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from ae_helpers import instructor, parallel_grading, report
-from ae_helpers.parallel_grading import in_shard, parse_shard, shard_index
+from ae_helpers.instructor import cli, parallel, report
+from ae_helpers.instructor.parallel import in_shard, parse_shard, shard_index
 
 SLUG = "01_linear_ae_pca"
 CLASS_SIZE = 6
@@ -70,7 +70,7 @@ def test_the_share_does_not_depend_on_the_folder_listing(tmp_path):
     for machine, students in (("a", ["ann", "bob", "cat"]), ("b", ["cat", "bob", "dan", "eve"])):
         for s in students:
             (tmp_path / machine / "submitted" / s / SLUG).mkdir(parents=True)
-    a, b = (parallel_grading.submissions(tmp_path / m, SLUG) for m in "ab")
+    a, b = (parallel.submissions(tmp_path / m, SLUG) for m in "ab")
     for k in (1, 2, 3):
         mine_a = {s for s in a if in_shard(s, (k, 3))}
         mine_b = {s for s in b if in_shard(s, (k, 3))}
@@ -88,7 +88,7 @@ def test_the_share_does_not_depend_on_the_folder_listing(tmp_path):
 ])
 def test_a_bad_shard_value_gives_a_clear_error(value, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        instructor.main(["autograde", SLUG, f"--shard={value}"])
+        cli.main(["autograde", SLUG, f"--shard={value}"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "usage: ae-course" in err and "argument --shard" in err and message in err
@@ -97,9 +97,9 @@ def test_a_bad_shard_value_gives_a_clear_error(value, message, capsys):
 def test_the_api_checks_the_shard_too(tmp_path):
     assert parse_shard(" 2 / 5 ") == (2, 5)
     with pytest.raises(SystemExit, match="shard 3/2 does not exist"):
-        parallel_grading.autograde(tmp_path, SLUG, shard=(3, 2))
+        parallel.autograde(tmp_path, SLUG, shard=(3, 2))
     with pytest.raises(SystemExit, match="shard must be"):
-        parallel_grading.autograde(tmp_path, SLUG, shard="1/2")
+        parallel.autograde(tmp_path, SLUG, shard="1/2")
 
 
 # ----------------------------------------------------------------------------- the gradebook URL
@@ -148,9 +148,9 @@ def test_workers_get_the_same_gradebook_and_no_password_on_their_command_line(tm
     launched = []
     monkeypatch.setattr(subprocess, "Popen", lambda cmd, **kw: launched.append((cmd, kw["env"])))
     log = tmp_path / "w.log"
-    parallel_grading._launch(course, SLUG, ["ann"], ["ann", "bob"], log, None, 1,
+    parallel._launch(course, SLUG, ["ann"], ["ann", "bob"], log, None, 1,
                              "postgresql://grader:s3cret@db.example.org/ae2026")
-    parallel_grading._launch(course, SLUG, ["ann"], ["ann", "bob"], log, None, 1)
+    parallel._launch(course, SLUG, ["ann"], ["ann", "bob"], log, None, 1)
     (pg_cmd, pg_env), (sq_cmd, sq_env) = launched
     assert "--CourseDirectory.db_url=postgresql://grader@db.example.org/ae2026" in pg_cmd
     assert "s3cret" not in " ".join(pg_cmd) and pg_env["PGPASSWORD"] == "s3cret"
@@ -173,10 +173,10 @@ def _a_student_created_meanwhile_is_found(course: Path, url: str, monkeypatch):
                 raise MissingEntry(student)
             return real_find(student)
         monkeypatch.setattr(gb, "find_student", find_after_the_other_shard)
-        parallel_grading._ensure_student(gb, "ann")
+        parallel._ensure_student(gb, "ann")
         assert looks == ["ann", "ann"]
         assert [s.id for s in gb.students] == ["ann"]
-        parallel_grading._ensure_student(gb, "bob")      # the session works on after the rollback
+        parallel._ensure_student(gb, "bob")      # the session works on after the rollback
         assert sorted(s.id for s in gb.students) == ["ann", "bob"]
 
 
@@ -316,7 +316,7 @@ def test_shards_creating_the_same_students_at_once_on_postgresql(postgres, tmp_p
                 gb.add_student = counted
                 start.wait()
                 for s in ids:
-                    parallel_grading._ensure_student(gb, s)
+                    parallel._ensure_student(gb, s)
         except Exception as err:                # noqa: BLE001 (reported below)
             errors.append(err)
     threads = [threading.Thread(target=shard) for _ in range(2)]
@@ -339,8 +339,8 @@ def klass(tmp_path_factory):
     import class_simulation as sim
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(report.DB_URL_ENV, raising=False)
-        course = instructor.init(tmp_path_factory.mktemp("single") / "term", say=lambda s: None)
-        instructor.release(course, [SLUG], say=lambda s: None)
+        course = cli.init(tmp_path_factory.mktemp("single") / "term", say=lambda s: None)
+        cli.release(course, [SLUG], say=lambda s: None)
         mp.setitem(sim.RELEASE_ROOT, "root", course)
         notebooks = sim.simulated_class(SLUG, CLASS_SIZE)
     for student, nb in notebooks.items():
@@ -355,7 +355,7 @@ def single_machine(klass):
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(report.DB_URL_ENV, raising=False)
         t0 = time.perf_counter()
-        outcomes = parallel_grading.autograde(course, SLUG, workers=1, say=lambda s: None)
+        outcomes = parallel.autograde(course, SLUG, workers=1, say=lambda s: None)
         seconds = time.perf_counter() - t0
         assert [o.status for o in outcomes] == ["graded"] * CLASS_SIZE, [o.line() for o in outcomes]
         return seconds, _scores(course)
@@ -372,11 +372,11 @@ def _scores(course: Path, url: str | None = None) -> dict[str, dict[str, float |
 def _pg_course(tmp_path: Path, notebooks: dict, config_url: str | None = None) -> Path:
     """A course directory for the class whose gradebook is on the server (released there)."""
     import class_simulation as sim
-    course = instructor.init(tmp_path / "term", say=lambda s: None)
+    course = cli.init(tmp_path / "term", say=lambda s: None)
     if config_url:                              # as an instructor would: in the course's config
         with (course / "nbgrader_config.py").open("a") as f:
             f.write(f"c.CourseDirectory.db_url = {config_url!r}\n")
-    instructor.release(course, [SLUG], say=lambda s: None)
+    cli.release(course, [SLUG], say=lambda s: None)
     for student, nb in notebooks.items():
         sim.submit(course, SLUG, student, nb)
     return course
@@ -384,7 +384,7 @@ def _pg_course(tmp_path: Path, notebooks: dict, config_url: str | None = None) -
 
 def _cli(course: Path, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != report.DB_URL_ENV}
-    return subprocess.Popen([sys.executable, "-m", "ae_helpers.instructor", "--course", str(course),
+    return subprocess.Popen([sys.executable, "-m", "ae_helpers.instructor.cli", "--course", str(course),
                              "autograde", SLUG, "--workers", "1", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
@@ -396,9 +396,9 @@ def _lines(out: str) -> dict[str, str]:
 
 def _graded_now(course: Path, url: str) -> list[str]:
     """The students whose submission counts as graded (autograded notebook and every score)."""
-    subs = parallel_grading.submissions(course, SLUG)
+    subs = parallel.submissions(course, SLUG)
     with report.open_gradebook(course, url=url) as gb:
-        return [s for s, nbs in subs.items() if parallel_grading._graded(gb, course, SLUG, s, nbs)]
+        return [s for s, nbs in subs.items() if parallel._graded(gb, course, SLUG, s, nbs)]
 
 
 @pytest.mark.grading

@@ -1,4 +1,4 @@
-"""The grading fork server (ae_helpers/zygote.py): every kernel it forks is a fresh process that
+"""The grading fork server (ae_helpers/instructor/zygote.py): every kernel it forks is a fresh process that
 inherits nothing of the kernel before it, under the same limits and sandbox as a kernel started
 from scratch, and the zygote itself is out of a kernel's reach."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from ae_helpers import sandbox, zygote
+from ae_helpers.instructor import sandbox, zygote
 
 pytestmark = [pytest.mark.grading,
               pytest.mark.skipif(sys.platform != "linux", reason="the fork server runs on Linux only")]

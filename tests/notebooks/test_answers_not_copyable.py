@@ -31,7 +31,7 @@ import tokenize
 import nbformat
 import pytest
 
-from ae_helpers.course import ROOT
+from ae_helpers.instructor.course import ROOT
 from nbgrader_harness import nbgrader_meta as meta
 
 SIMILAR = 0.87

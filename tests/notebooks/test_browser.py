@@ -47,7 +47,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ae_helpers import course
+from ae_helpers.instructor import course
 
 pytestmark = pytest.mark.browser
 
@@ -258,7 +258,7 @@ def _opens_the_course(lab, browser):
     dirty = browser.execute_script(CURRENT + "return [w.context.model.dirty, w.title.className];")
     assert dirty[0] is False and "jp-mod-dirty" not in dirty[1], (
         "lecture 01 is marked modified right after opening: its kernelspec/language_info differ "
-        "from what JupyterLab writes (ae_helpers.course.NOTEBOOK_METADATA)")
+        "from what JupyterLab writes (ae_helpers.instructor.course.NOTEBOOK_METADATA)")
 
     # The Colab link is text; no image of the notebook is broken (nothing fetched offline).
     links = browser.execute_script(CURRENT + "return [...w.node.querySelectorAll('a')]"

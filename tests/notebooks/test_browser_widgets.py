@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from ae_helpers import course
+from ae_helpers.instructor import course
 
 from test_browser import CURRENT, browser, evidence, lab, open_notebook, run_all, shots, wait_for  # noqa: F401
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from ae_helpers import course
+from ae_helpers.instructor import course
 
 ROOT = course.ROOT
 NOTEBOOKS = course.notebooks() + sorted((ROOT / "exercises").glob("*/*.ipynb"))
@@ -183,8 +183,8 @@ def test_exchange_is_left_alone_where_the_default_is_writable(laptop):
 def test_notebook_carries_the_metadata_jupyterlab_writes(path):
     metadata = json.loads(path.read_text())["metadata"]
     assert metadata == course.NOTEBOOK_METADATA, (
-        "this notebook opens marked modified in JupyterLab: run `python -m ae_helpers.course sync` "
-        "(then `python -m ae_helpers.course release` for solutions)")
+        "this notebook opens marked modified in JupyterLab: run `python -m ae_helpers.instructor.course sync` "
+        "(then `python -m ae_helpers.instructor.course release` for solutions)")
 
 
 def test_pinned_metadata_is_what_this_kernel_reports():
@@ -205,7 +205,7 @@ def test_pinned_metadata_is_what_this_kernel_reports():
     assert {k: v for k, v in pinned.items() if k != "version"} == {k: v for k, v in reported.items() if k != "version"}
     if reported["version"] != pinned["version"]:
         pytest.skip(f"this Python is {platform.python_version()}, the notebooks describe {pinned['version']} "
-                    "(ae_helpers.course.PYTHON_VERSION, CI's): JupyterLab here marks them modified on open")
+                    "(ae_helpers.instructor.course.PYTHON_VERSION, CI's): JupyterLab here marks them modified on open")
 
 
 # ------------------------------------------------------------------ 5. the Colab link

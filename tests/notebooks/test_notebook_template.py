@@ -8,7 +8,8 @@ import typing
 import nbformat
 import pytest
 
-from ae_helpers import checks, course
+from ae_helpers import checks
+from ae_helpers.instructor import course
 
 NOTEBOOKS = course.notebooks() + sorted((course.ROOT / "exercises").glob("*/*.ipynb"))
 IDS = [p.relative_to(course.ROOT).as_posix() for p in NOTEBOOKS]
@@ -25,7 +26,7 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_chapter_slug_is_known(path):
     slug = path.stem
-    assert slug in course.CHAPTERS, f"{slug} is not in ae_helpers.course.CHAPTERS"
+    assert slug in course.CHAPTERS, f"{slug} is not in ae_helpers.instructor.course.CHAPTERS"
     if path.parent.name != "lectures":
         assert path.parent.name == slug
 
@@ -42,10 +43,10 @@ def test_title_goals_and_time_estimate(path):
 def test_badge_and_setup_cell_in_step(path):
     nb = read(path)
     assert nb.cells[1].source == course.badge(course.student_path(path)), (
-        "badge out of step: run `python -m ae_helpers.course sync`")
+        "badge out of step: run `python -m ae_helpers.instructor.course sync`")
     setup = next(c for c in nb.cells if c.cell_type == "code")
     assert setup.source.startswith(course.install_block()), (
-        "install block out of step: run `python -m ae_helpers.course sync`")
+        "install block out of step: run `python -m ae_helpers.instructor.course sync`")
     assert "DEVICE = get_device()" in setup.source and "set_seed(" in setup.source
     assert sum(course.INSTALL_MARKER in c.source for c in nb.cells) == 1, "one setup cell only"
 

@@ -34,7 +34,7 @@ import nbformat
 import pytest
 
 import lecture_runner as lr
-from ae_helpers import course
+from ae_helpers.instructor import course
 from test_browser import _find, _missing
 
 REQUIRED = os.environ.get("AE_REQUIRE_BROWSER") == "1"

@@ -13,8 +13,8 @@ import re
 import nbformat
 import pytest
 
-from ae_helpers.course import ROOT
-from ae_helpers.grading import named_stub
+from ae_helpers.instructor.course import ROOT
+from ae_helpers.instructor.preprocessors import named_stub
 from nbgrader_harness import nbgrader_meta as meta
 
 SLUGS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb"))

@@ -100,7 +100,9 @@ def project() -> dict:
 
 def pyproject_requirements(project) -> list[Requirement]:
     reqs = [Requirement(r) for r in project["dependencies"]]
-    reqs += [Requirement(r) for r in project.get("optional-dependencies", {}).get("dev", [])]
+    extras = project.get("optional-dependencies", {})
+    for extra in ("instructor", "dev"):
+        reqs += [Requirement(r) for r in extras.get(extra, []) if Requirement(r).name != project["name"]]
     return reqs
 
 

@@ -4,7 +4,7 @@
 whatever tags a submission gives it (nbclient skips cells tagged ``skip-execution``, which
 would leave a test cell without an error and so with full marks), and before each graded test
 cell it silently restores what a submission may have changed to switch tests off (see
-``ae_helpers.kernel_guard``). If that restore fails, the test cell gets an error and no points.
+``ae_helpers.instructor.kernel_guard``). If that restore fails, the test cell gets an error and no points.
 The kernel is also fenced off the instructor's files (solutions, gradebook, other students'
 work) and from starting processes, so an answer cannot run the reference solution.
 
@@ -45,7 +45,7 @@ def _say_once(message: str) -> None:
     """A warning on stderr, once per grading process."""
     if message not in _said:
         _said.add(message)
-        print(f"ae_helpers.grading: {message}", file=sys.stderr)
+        print(f"ae_helpers.instructor.preprocessors: {message}", file=sys.stderr)
 
 
 def strip_hidden(source: str) -> str:
@@ -135,7 +135,7 @@ class GuardedExecute(Execute):
                    "it works (said once where it does not), 'on' always (grading fails without it), "
                    "'off' never.").tag(config=True)
     fork_server = Bool(True, help="On Linux, fork each kernel from a process that has imported torch, "
-                       "matplotlib and IPython once (ae_helpers.zygote): a fresh process per notebook, "
+                       "matplotlib and IPython once (ae_helpers.instructor.zygote): a fresh process per notebook, "
                        "without 5 s of start-up each. False: start every kernel from scratch."
                        ).tag(config=True)
 

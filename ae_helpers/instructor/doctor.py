@@ -13,8 +13,8 @@ import sys
 import tarfile
 from pathlib import Path
 
-from . import config
-from . import data as ae_data
+from .. import config
+from .. import data as ae_data
 
 
 def _version(module: str) -> str | None:

@@ -1,6 +1,6 @@
 """The course's layout and the parts every notebook shares (Colab badge, install block).
 
-The repository address lives here and only here; ``python -m ae_helpers.course sync``
+The repository address lives here and only here; ``python -m ae_helpers.instructor.course sync``
 rewrites every notebook's badge and install block from it, and
 ``tests/notebooks/test_notebook_template.py`` fails when a notebook has drifted.
 """
@@ -24,7 +24,7 @@ CHAPTERS = [
     "09_jepa_embedding_prediction",
 ]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 INSTALL_MARKER = "# --- course setup: installs the course package on Colab (kept in step by the tests) ---"
 INSTALL_END = "# --- end of course setup ---"
 
@@ -115,6 +115,17 @@ def local_exchange(default: str | None = None) -> str | None:
     return str(exchange)
 
 
+def student_runtime_modules() -> tuple[str, ...]:
+    """``ae_helpers`` and every module of it a notebook may import (all but this subpackage).
+
+    Found on disk, nothing imported: ``("ae_helpers", "ae_helpers.checks", ...)``.
+    """
+    import pkgutil
+    package = Path(__file__).resolve().parents[1]
+    return ("ae_helpers",) + tuple(f"ae_helpers.{m.name}" for m in pkgutil.iter_modules([str(package)])
+                                   if not m.ispkg)
+
+
 def student_path(notebook: Path) -> str:
     """Repository path a student opens for ``notebook``: solutions map to their exercises copy."""
     rel = Path(notebook).resolve().relative_to(ROOT).as_posix()
@@ -203,7 +214,7 @@ def _apply_template(nb, repo_path: str) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m ae_helpers.course", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ae_helpers.instructor.course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     rel = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
     rel.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")

@@ -1,4 +1,4 @@
-"""Kernel-side half of the grading guard (see ``ae_helpers.grading.GuardedExecute``).
+"""Kernel-side half of the grading guard (see ``ae_helpers.instructor.preprocessors.GuardedExecute``).
 
 While nbgrader executes a submission, the grader sends the source of this module into the
 kernel once, before the first cell, and then calls ``restore()`` silently before every graded

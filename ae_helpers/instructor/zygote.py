@@ -4,7 +4,7 @@ for Python, torch and IPython to start again.
 Starting a kernel and importing torch, ``torch._dynamo`` (which torch's optimisers import at
 their first step), matplotlib and IPython costs about 5 s of CPU; grading a notebook of this
 course costs about 2 s more. So a grading process starts one *zygote* (this module run as
-``python -m ae_helpers.zygote``), which imports all of that once and then, for each notebook,
+``python -m ae_helpers.instructor.zygote``), which imports all of that once and then, for each notebook,
 forks a child that becomes the notebook's kernel. The child is a new process with nothing of any
 other student in it: the zygote never runs student code, and before every kernel it starts (and
 after every kernel ends) it kills every process that is left and empties the scratch folders.
@@ -43,14 +43,15 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
+from .course import student_runtime_modules
 from .sandbox import MessageInterrupts
 
-#: Modules a graded notebook of this course imports, loaded once by the zygote.
+#: Modules a graded notebook of this course imports, loaded once by the zygote: the libraries,
+#: then the whole student runtime (every module of ``ae_helpers`` outside this subpackage).
 PRELOAD = ("numpy", "numpy.testing", "torch", "torch.nn", "torch.nn.functional", "torch.optim",
            "torch.testing", "torch.utils.data", "torch._dynamo", "matplotlib", "matplotlib.pyplot",
            "matplotlib_inline.backend_inline", "sklearn.linear_model", "IPython", "ipykernel.kernelapp",
-           "ipykernel.ipkernel", "ae_helpers", "ae_helpers.checks", "ae_helpers.models", "ae_helpers.plot",
-           "ae_helpers.factors")
+           "ipykernel.ipkernel", *student_runtime_modules())
 READY_TIMEOUT = 180.0     # seconds for the zygote to import everything, on a busy machine
 _PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER = 4, 36
 
@@ -175,7 +176,7 @@ def _empty(folder: Path, keep: set[Path] = frozenset()) -> bool:
             except OSError:
                 pass
         if os.path.lexists(entry):
-            print(f"ae_helpers.zygote: could not remove {entry}", file=sys.stderr, flush=True)
+            print(f"ae_helpers.instructor.zygote: could not remove {entry}", file=sys.stderr, flush=True)
             clean = False
     return clean
 
@@ -273,7 +274,7 @@ def _preload() -> list[str]:
 
 
 def serve(scratch: list[str], keep: list[str]) -> None:
-    """Entry point of the zygote process (``python -m ae_helpers.zygote '{"scratch": …, "keep": …}'``):
+    """Entry point of the zygote process (``python -m ae_helpers.instructor.zygote '{"scratch": …, "keep": …}'``):
     ``scratch``: folders to empty between kernels, but for the folders ``keep``."""
     control_in = os.fdopen(os.dup(0), "r")
     control_out = os.fdopen(os.dup(1), "w")
@@ -312,7 +313,7 @@ class Zygote:
         self.log_path = self.dir / "zygote.log"
         self._lock = threading.Lock()
         self.cgroup = None
-        cmd = [sys.executable, "-m", "ae_helpers.zygote"]
+        cmd = [sys.executable, "-m", "ae_helpers.instructor.zygote"]
         if sandboxed:       # its /tmp is its own; the inbox is read-only there, not emptied by it
             from .sandbox import PidsCgroup, zygote_bwrap_command
             if os.geteuid() == 0:

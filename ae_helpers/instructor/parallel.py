@@ -187,7 +187,7 @@ def _record_zero(gb, course_dir: Path, chapter: str, student: str) -> None:
 
 def _notes(course_dir: Path, chapter: str, student: str, timeout: int | None) -> str:
     """Things an instructor should know about a graded notebook (cells stopped, kernel died)."""
-    from .grading import NOT_RUN_PREFIX    # needs nbgrader, which grading has anyway
+    from .preprocessors import NOT_RUN_PREFIX    # needs nbgrader, which grading has anyway
     notes = []
     for path in sorted((Path(course_dir) / "autograded" / student / chapter).glob("*.ipynb")):
         try:

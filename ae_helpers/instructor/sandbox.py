@@ -69,10 +69,10 @@ def available() -> str | None:
 def read_only_paths(kernel_cmd: list[str]) -> list[str]:
     """The system, the Python of the kernel and of this process, their packages, ae_helpers and
     the data cache: what a kernel needs to run a notebook, and nothing of the course's files."""
-    from . import config
+    from .. import config
     exe = Path(kernel_cmd[0]) if kernel_cmd and os.path.isabs(kernel_cmd[0]) else Path(sys.executable)
     paths = [*SYSTEM, sys.base_prefix, sys.prefix, str(exe.parent.parent), str(exe.resolve().parent.parent),
-             str(Path(__file__).resolve().parent), str(config.data_dir())]
+             str(Path(__file__).resolve().parents[1]), str(config.data_dir())]
     paths += [p for p in sys.path if p and "site-packages" in p or p.endswith("lib-dynload")]
     paths.append(site.getusersitepackages() if site.ENABLE_USER_SITE else "")
     out: list[str] = []

@@ -143,7 +143,7 @@ def feedback(course_dir: Path, chapter: str, force: bool = False, say=print) -> 
 # ----------------------------------------------------------------------------- command line
 
 def _shard_arg(text: str) -> tuple[int, int]:
-    from .parallel_grading import parse_shard
+    from .parallel import parse_shard
     try:
         return parse_shard(text)
     except ValueError as err:
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         if cmd == "release":
             release(course, args.chapters)
         elif cmd == "autograde":
-            from .parallel_grading import autograde
+            from .parallel import autograde
             if args.workers is not None and args.workers < 1:
                 raise SystemExit("--workers must be at least 1")
             with _sigterm_as_interrupt():
