@@ -7,12 +7,12 @@ BREAKS = [
           claims=("deep AE / PCA test error at d = 2", "deep AE / PCA test error at d = 4",
                   "deep AE test error at d = 4 / at d = 2")),
     # every test error computed with the d = 2 model: the error no longer falls with d
-    Break("ae_test_error = {d: reconstruction_error(x_test, reconstruct(aes[d], x_test))",
-          "ae_test_error = {d: reconstruction_error(x_test, reconstruct(aes[2], x_test))",
+    Break("ae_test_error = {d: reconstruction_error(x_test, reconstruct_in_batches(aes[d], x_test))",
+          "ae_test_error = {d: reconstruction_error(x_test, reconstruct_in_batches(aes[2], x_test))",
           claims=("deep AE test error at d = 4 / at d = 2", "deep AE test error at d = 32 / at d = 4")),
     # training codes paired with the wrong labels: the latent vote is no better than chance
-    Break("codes = {d: (encode(aes[d][0], x_train),",
-          "codes = {d: (encode(aes[d][0], x_train[torch.randperm(len(x_train))]),",
+    Break("codes = {d: (apply_in_batches(aes[d][0], x_train),",
+          "codes = {d: (apply_in_batches(aes[d][0], x_train[torch.randperm(len(x_train))]),",
           claims=("kNN accuracy at d = 2", "kNN accuracy: deep AE codes at d = 4")),
     # the "normal" autoencoder trained on the anomalies only: they now score lowest
     Break("normal_idx = torch.nonzero(~torch.isin(y_train, ANOMALIES))",
