@@ -97,6 +97,17 @@ def test_notebooks_call_only_the_public_surface(path):
     assert not wrong, f"{path.name} uses names outside ae_helpers' public surface: {wrong}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS + sorted(ROOT.glob("exercises/*/*.ipynb")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_setup_cell_asks_for_one_thread_in_fast_mode_before_the_device(path):
+    """get_device() no longer sets the thread count: fast mode keeps one thread (in notebooks
+    and in grading) only because the setup cell asks for it, before the device line is printed."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+    assert "set_fast_mode_threads()" in setup and "DEVICE = get_device()" in setup, path.name
+    assert setup.index("set_fast_mode_threads()") < setup.index("DEVICE = get_device()"), path.name
+
+
 def undocumented(path: Path) -> list[str]:
     """Public functions/classes (and public methods of public classes) without a docstring or
     without a type hint on an argument or the return."""
