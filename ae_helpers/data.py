@@ -331,32 +331,3 @@ def load_dataset(name: str, test_fraction: float = 0.2, seed: int = 0, pinned: b
     return ImageData(name=kind, x_train=xt[train], y_train=yt[train], x_test=xt[test], y_test=yt[test],
                      image_shape=(int(x.shape[1]), int(x.shape[2])),
                      class_names=_class_names(kind, y), source=source, notes=notes)
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m ae_helpers.data fetch [names]``: download and cache data sets, then list the cache."""
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m ae_helpers.data",
-                                     description="Download the course's data sets once into the cache.")
-    parser.add_argument("command", choices=["fetch", "where"])
-    parser.add_argument("names", nargs="*", default=list(FETCHERS), help=f"any of {', '.join(FETCHERS)}")
-    args = parser.parse_args(argv)
-    failed = []
-    if args.command == "fetch":
-        for name in args.names:
-            try:
-                path = download(name)
-                read_cache(path)
-                print(f"{name}: cached at {path}")
-            except (OSError, KeyError, CorruptCacheError) as err:
-                failed.append(name)
-                print(f"{name}: NOT cached ({type(err).__name__}: {err})")
-    print(f"data directory: {config.data_dir()}")
-    for path in sorted(config.data_dir().glob("*.npz")):
-        print(f"  {path.name}  {path.stat().st_size / 1e6:.1f} MB")
-    if failed:
-        raise SystemExit(f"could not download: {', '.join(failed)}")
-
-
-if __name__ == "__main__":
-    main()

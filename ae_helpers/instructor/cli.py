@@ -2,14 +2,16 @@
 
     ae-course init DIR                      a course directory for a term
     ae-course release [CHAPTERS...]         student release (exercises/<chapter>/) + gradebook entry
+    ae-course release --repo [CHAPTERS...]  maintainers: regenerate this repository's exercises/
+    ae-course sync                          maintainers: notebooks' Colab links, install blocks, metadata
     ae-course autograde CHAPTER [--workers N] [--force] [--timeout S] [--shard K/N] [--db-url URL]
     ae-course feedback CHAPTER              feedback/<student>/<chapter>/*.html
     ae-course export [--out grades.csv]     one row per student × chapter × graded part
     ae-course report CHAPTER [--out DIR]    score distribution per graded part (PNG + markdown)
     ae-course doctor                        environment check; non-zero exit if something required is missing
-    ae-course data fetch|pack|unpack        data cache for an offline grading server
+    ae-course data fetch|where|pack|unpack  data cache (for an offline grading server too)
 
-Every command but ``init``, ``doctor`` and ``data`` works in the course directory: ``--course DIR``,
+Every command but ``init``, ``release --repo``, ``sync``, ``doctor`` and ``data`` works in the course directory: ``--course DIR``,
 else ``$AE_COURSE_DIR``, else the current folder. INSTRUCTORS.md describes a whole term.
 """
 from __future__ import annotations
@@ -46,11 +48,6 @@ def _course_dir(args) -> Path:
     return Path(args.course or os.environ.get("AE_COURSE_DIR") or ".").resolve()
 
 
-def _chapters_available(root: Path = course_mod.ROOT) -> list[str]:
-    folder = root / "solutions"
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) if folder.is_dir() else []
-
-
 # ----------------------------------------------------------------------------- init / release
 
 def init(target: Path, course_id: str = "autoencoders-latent-spaces", exchange: str | None = None,
@@ -66,7 +63,7 @@ def init(target: Path, course_id: str = "autoencoders-latent-spaces", exchange: 
     if target.exists() and any(target.iterdir()) and not existing:
         raise SystemExit(f"{target} is not empty and not an ae-course directory: choose a new or empty "
                          "folder (ae-course never mixes a course into other files)")
-    chapters = _chapters_available()
+    chapters = course_mod.chapters_in(course_mod.ROOT)
     if not chapters:
         raise SystemExit(f"no solutions/ found beside the installed package ({course_mod.ROOT}): install the "
                          "course from its repository (pip install -e .)")
@@ -92,32 +89,38 @@ def init(target: Path, course_id: str = "autoencoders-latent-spaces", exchange: 
     return target
 
 
-def _nbgrader_api(course_dir: Path):
+def _nbgrader_api(course_dir: Path, db_url: str | None = None):
     """nbgrader's Python API on the course directory: in this process, so that releasing several
-    chapters pays nbgrader's start-up (seconds of imports) once."""
+    chapters pays nbgrader's start-up (seconds of imports) once. ``db_url``: a gradebook other
+    than the course's."""
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
-    from .report import course_config, scripts_on_path
+    from .report import course_config
+    from .course import scripts_first_on_os_path
     cfg = course_config(course_dir)
-    with scripts_on_path():
+    if db_url:
+        cfg.CourseDirectory.db_url = db_url
+    with scripts_first_on_os_path():
         return NbGraderAPI(coursedir=CourseDirectory(config=cfg, root=str(course_dir)), config=cfg)
 
 
-def release(course_dir: Path, chapters: list[str] | None = None, say=print) -> list[Path]:
-    """Generate ``exercises/<chapter>/`` from ``solutions/<chapter>/`` and record it in the gradebook."""
+def release(course_dir: Path, chapters: list[str] | None = None, say=print,
+            db_url: str | None = None) -> list[Path]:
+    """Generate ``exercises/<chapter>/`` from ``solutions/<chapter>/`` (default: every chapter there)
+    and record it in the gradebook (the course's, or ``db_url``); return the released notebooks."""
     from .report import course_config
+    from .course import scripts_first_on_os_path
     course_config(course_dir)
-    present = sorted(p.name for p in (course_dir / "solutions").iterdir() if p.is_dir())
+    present = course_mod.chapters_in(course_dir)
     chapters = chapters or present
     unknown = [c for c in chapters if c not in present]
     if unknown:
         raise SystemExit(f"no solutions/<chapter> in {course_dir} for {', '.join(unknown)}; "
                          f"chapters there: {', '.join(present)}")
     written = []
-    api = _nbgrader_api(course_dir)
-    from .report import scripts_on_path
+    api = _nbgrader_api(course_dir, db_url)
     for chapter in chapters:
-        with scripts_on_path():
+        with scripts_first_on_os_path():
             result = api.generate_assignment(chapter, force=True)
         if not result["success"]:
             raise SystemExit(f"nbgrader generate_assignment {chapter} failed:\n{result.get('log', '')[-3000:]}"
@@ -126,6 +129,14 @@ def release(course_dir: Path, chapters: list[str] | None = None, say=print) -> l
             say(f"released {nb.relative_to(course_dir)}")
             written.append(nb)
     return written
+
+
+def release_repository(chapters: list[str] | None = None, say=print) -> list[Path]:
+    """A maintainer's step: regenerate this repository's ``exercises/`` from ``solutions/``, with a
+    throwaway gradebook, so that nothing is left behind in the repository."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        return release(course_mod.ROOT, chapters, say, db_url=f"sqlite:///{Path(tmp) / 'gradebook.db'}")
 
 
 def feedback(course_dir: Path, chapter: str, force: bool = False, say=print) -> list[Path]:
@@ -181,6 +192,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--exchange", metavar="DIR", help="nbgrader exchange directory (JupyterHub)")
     s = sub.add_parser("release", help="generate the student release of all or some chapters")
     s.add_argument("chapters", nargs="*")
+    s.add_argument("--repo", action="store_true",
+                   help="maintainers: regenerate this repository's exercises/ (no gradebook kept)")
+    sub.add_parser("sync", help="maintainers: rewrite every notebook's Colab link, install block and metadata")
     s = sub.add_parser("autograde", help="autograde submitted/<student>/CHAPTER in parallel")
     s.add_argument("chapter")
     s.add_argument("--workers", type=int, default=None, help="parallel nbgrader processes (default: CPU count)")
@@ -203,10 +217,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("chapter")
     s.add_argument("--out", type=Path, default=None, help="folder (default: <course>/reports)")
     sub.add_parser("doctor", help="check the environment (exit 1 if something required is missing)")
-    s = sub.add_parser("data", help="data cache: fetch all, pack for an offline machine, unpack there")
-    s.add_argument("action", choices=["fetch", "pack", "unpack"])
-    s.add_argument("archive", nargs="?", type=Path, help="pack: output file (default ae_course_data.tar); "
-                   "unpack: the archive")
+    s = sub.add_parser("data", help="data cache: fetch, where, pack for an offline machine, unpack there")
+    data = s.add_subparsers(dest="action", required=True, metavar="ACTION")
+    d = data.add_parser("fetch", help="download data sets once into the cache (default: all), then list it")
+    d.add_argument("names", nargs="*", metavar="NAME", help="data sets (default: all)")
+    data.add_parser("where", help="the cache folder and its data set files")
+    d = data.add_parser("pack", help="pack the cache into one archive for an offline machine")
+    d.add_argument("archive", nargs="?", type=Path, help="output file (default ae_course_data.tar)")
+    d = data.add_parser("unpack", help="unpack an archive made by `pack` into the cache")
+    d.add_argument("archive", type=Path)
     return p
 
 
@@ -215,12 +234,17 @@ def main(argv: list[str] | None = None) -> int:
     cmd = args.command
     if cmd == "init":
         init(args.dir, args.course_id, args.exchange)
+    elif cmd == "release" and args.repo:
+        release_repository(args.chapters)
+    elif cmd == "sync":
+        for path in course_mod.sync_notebooks():
+            print(f"updated {path.relative_to(course_mod.ROOT)}")
     elif cmd == "doctor":
         from .doctor import doctor
         return doctor()
     elif cmd == "data":
         from .doctor import data_command
-        return data_command(args.action, args.archive)
+        return data_command(args.action, getattr(args, "names", None), getattr(args, "archive", None))
     else:
         course = _course_dir(args)
         if cmd == "release":

@@ -1,12 +1,14 @@
 """The course's layout and the parts every notebook shares (Colab badge, install block).
 
-The repository address lives here and only here; ``python -m ae_helpers.instructor.course sync``
+The repository address lives here and only here; ``ae-course sync``
 rewrites every notebook's badge and install block from it, and
 ``tests/notebooks/test_notebook_template.py`` fails when a notebook has drifted.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Mapping
 
 #: The course repository (GitHub owner/name) and branch that Colab installs from.
 REPO = "ae-course/autoencoders-latent-spaces"
@@ -139,14 +141,34 @@ def notebooks() -> list[Path]:
     return sorted((ROOT / "lectures").glob("*.ipynb")) + sorted((ROOT / "solutions").glob("*/*.ipynb"))
 
 
-def nbgrader_env() -> dict:
-    """Environment for running nbgrader: this interpreter's scripts first on PATH (nbgrader
-    runs ``alembic`` from there when it creates a gradebook)."""
+def nbgrader_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A copy of ``env`` (default: this process's environment) with this interpreter's scripts
+    folder first on PATH: nbgrader runs ``alembic`` from there when it creates a gradebook, and
+    a grading server's nbgrader may be started without the environment activated."""
     import os
     import sys
-    env = dict(os.environ)
-    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env = dict(os.environ if env is None else env)
+    scripts = os.path.dirname(sys.executable)
+    path = env.get("PATH", "")
+    if path.split(os.pathsep)[:1] != [scripts]:
+        env["PATH"] = scripts + os.pathsep + path if path else scripts
     return env
+
+
+@contextlib.contextmanager
+def scripts_first_on_os_path():
+    """While the block runs, ``os.environ["PATH"]`` of this process is ``nbgrader_env()``'s (for
+    nbgrader's API run in-process, whose ``alembic`` subprocess inherits it); restored after."""
+    import os
+    old = os.environ.get("PATH")
+    os.environ["PATH"] = nbgrader_env()["PATH"]
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PATH", None)
+        else:
+            os.environ["PATH"] = old
 
 
 def run_nbgrader(args: list[str], course_root: Path, check: bool = True):
@@ -163,25 +185,11 @@ def run_nbgrader(args: list[str], course_root: Path, check: bool = True):
     return proc
 
 
-def release(chapters: list[str] | None = None, root: Path = ROOT) -> list[Path]:
-    """Regenerate ``exercises/<slug>/`` from ``solutions/<slug>/`` with nbgrader; return the notebooks.
-
-    ``chapters``: slugs (default: every chapter that has a solutions folder). The gradebook
-    nbgrader needs for this is a temporary file, so nothing is left behind in the repository.
-    """
-    import tempfile
-    present = [p.name for p in sorted((root / "solutions").iterdir()) if p.is_dir()]
-    chapters = chapters or present
-    unknown = [c for c in chapters if c not in present]
-    if unknown:
-        raise SystemExit(f"no solutions folder for {unknown}; chapters with one: {present}")
-    written = []
-    with tempfile.TemporaryDirectory() as tmp:
-        db = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
-        for slug in chapters:
-            run_nbgrader(["generate_assignment", slug, "--force", f"--db={db}"], root)
-            written += sorted((root / "exercises" / slug).glob("*.ipynb"))
-    return written
+def chapters_in(course_dir: Path) -> list[str]:
+    """The chapters whose nbgrader source ``solutions/<chapter>/*.ipynb`` a course directory (or
+    this repository) holds, sorted."""
+    folder = Path(course_dir) / "solutions"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and any(p.glob("*.ipynb"))) if folder.is_dir() else []
 
 
 def sync_notebooks() -> list[Path]:
@@ -210,23 +218,3 @@ def _apply_template(nb, repo_path: str) -> bool:
     badge_cell.source, setup_cell.source = new_badge, new_setup
     nb.metadata = nbformat.from_dict(copy.deepcopy(NOTEBOOK_METADATA))
     return changed
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-    parser = argparse.ArgumentParser(prog="python -m ae_helpers.instructor.course", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    rel = sub.add_parser("release", help="regenerate exercises/ from solutions/ with nbgrader")
-    rel.add_argument("chapters", nargs="*", help="chapter slugs (default: all)")
-    sub.add_parser("sync", help="rewrite every notebook's Colab link, install block and metadata")
-    args = parser.parse_args(argv)
-    if args.command == "release":
-        for path in release(args.chapters):
-            print(f"wrote {path.relative_to(ROOT)}")
-    else:
-        for path in sync_notebooks():
-            print(f"updated {path.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    main()

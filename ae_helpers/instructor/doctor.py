@@ -55,7 +55,7 @@ def _lab_extension() -> tuple[bool, bool]:
     return installed, disabled
 
 
-def checks() -> list[tuple[str, str, str]]:
+def environment_checks() -> list[tuple[str, str, str]]:
     """(level, what, what to do) for every check; level is 'ok', 'warn' or 'FAIL'."""
     out = []
     py = sys.version_info
@@ -133,7 +133,7 @@ def checks() -> list[tuple[str, str, str]]:
 
 
 def doctor(say=print) -> int:
-    results = checks()
+    results = environment_checks()
     for level, what, fix in results:
         say(f"{level:<4}  {what}" + (f"  → {fix}" if fix else ""))
     failed = sum(level == "FAIL" for level, _, _ in results)
@@ -212,12 +212,25 @@ def unpack(archive: Path, say=print) -> list[Path]:
     return written
 
 
-def data_command(action: str, archive: Path | None) -> int:
+def where(say=print) -> list[Path]:
+    """Say where the data cache is and list its data set files with their sizes."""
+    folder = config.data_dir()
+    files = sorted(folder.glob("*.npz"))
+    say(f"data directory: {folder}")
+    for path in files:
+        say(f"  {path.name}  {path.stat().st_size / 1e6:.1f} MB")
+    return files
+
+
+def data_command(action: str, names: list[str] | None = None, archive: Path | None = None) -> int:
+    """``ae-course data fetch [NAMES] | where | pack [ARCHIVE] | unpack ARCHIVE``; the exit code."""
     if action == "fetch":
-        failed = fetch()
-        say = print
-        say(f"data directory: {config.data_dir()}")
+        failed = fetch(names)
+        where()
         return 1 if failed else 0
+    if action == "where":
+        where()
+        return 0
     if action == "pack":
         pack(archive or Path("ae_course_data.tar"))
         return 0

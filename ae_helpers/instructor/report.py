@@ -8,13 +8,13 @@ failed. Needs nbgrader (the ``[dev]`` extra).
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import statistics
 from dataclasses import dataclass, field
-import sys
 from pathlib import Path
+
+from .course import scripts_first_on_os_path
 
 
 @dataclass
@@ -114,24 +114,12 @@ def course_id(course_dir: Path) -> str:
     return _course_settings(course_dir)[0]
 
 
-@contextlib.contextmanager
-def scripts_on_path():
-    """This interpreter's scripts first on PATH: nbgrader runs ``alembic`` from there when it
-    creates a gradebook."""
-    old = os.environ.get("PATH", "")
-    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + old
-    try:
-        yield
-    finally:
-        os.environ["PATH"] = old
-
-
 def open_gradebook(course_dir: Path, timeout: float | None = 60, url: str | None = None):
     """nbgrader's Gradebook of the course directory (created if missing), at ``db_url(course_dir,
     timeout, url)``."""
     from nbgrader.api import Gradebook
     target = db_url(course_dir, timeout, url)
-    with scripts_on_path():
+    with scripts_first_on_os_path():
         try:
             return Gradebook(target, course_id(course_dir))
         except ModuleNotFoundError as err:      # the database driver, e.g. psycopg for PostgreSQL

@@ -290,6 +290,26 @@ def test_data_fetch_offline_fails_with_names(capsys, data_folder):
     assert "mnist: NOT cached (URLError" in out
 
 
+def test_data_fetch_of_named_sets_caches_them_and_lists_the_cache(monkeypatch, data_folder, capsys, fast):
+    """`ae-course data fetch NAME` downloads even in fast mode, says where it cached, lists the cache."""
+    x = (np.arange(30 * 28 * 28) % 256).astype(np.uint8).reshape(30, 28, 28)
+    monkeypatch.setitem(ae_data.FETCHERS, "mnist", lambda home: (x, np.arange(30) % 10))
+    assert cli.main(["data", "fetch", "mnist"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist: cached at" in out and f"data directory: {data_folder}" in out and "  mnist.npz" in out
+    cached_x, cached_y = ae_data.read_cache(data_folder / "mnist.npz")
+    assert np.array_equal(cached_x, x) and cached_y.dtype == np.int64
+    assert cli.main(["data", "where"]) == 0
+    assert "  mnist.npz" in capsys.readouterr().out
+
+
+def test_data_fetch_offline_names_each_set_it_could_not_cache(data_folder, capsys):
+    assert cli.main(["data", "fetch", "mnist", "faces"]) == 1
+    out = capsys.readouterr().out
+    assert "mnist: NOT cached" in out and "faces: NOT cached" in out
+    assert not list(data_folder.glob("*.npz"))
+
+
 def test_data_pack_with_empty_cache_says_fetch_first(tmp_path, data_folder):
     with pytest.raises(SystemExit, match="nothing cached.*data fetch"):
         cli.main(["data", "pack", str(tmp_path / "x.tar")])

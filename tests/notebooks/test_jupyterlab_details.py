@@ -183,8 +183,8 @@ def test_exchange_is_left_alone_where_the_default_is_writable(laptop):
 def test_notebook_carries_the_metadata_jupyterlab_writes(path):
     metadata = json.loads(path.read_text())["metadata"]
     assert metadata == course.NOTEBOOK_METADATA, (
-        "this notebook opens marked modified in JupyterLab: run `python -m ae_helpers.instructor.course sync` "
-        "(then `python -m ae_helpers.instructor.course release` for solutions)")
+        "this notebook opens marked modified in JupyterLab: run `ae-course sync` "
+        "(then `ae-course release --repo` for solutions)")
 
 
 def test_pinned_metadata_is_what_this_kernel_reports():

@@ -23,6 +23,14 @@ def test_there_are_notebooks():
     assert course.notebooks(), "no lecture or solution notebooks found"
 
 
+def test_the_chapter_list_is_the_one_the_repository_holds():
+    """``course.CHAPTERS`` is the one chapter list: every chapter has a lecture, a solution and a
+    release, and nothing else does."""
+    lectures = sorted(p.stem for p in (course.ROOT / "lectures").glob("*.ipynb"))
+    released = sorted(p.parent.name for p in (course.ROOT / "exercises").glob("*/*.ipynb"))
+    assert course.CHAPTERS == sorted(course.CHAPTERS) == lectures == course.chapters_in(course.ROOT) == released
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_chapter_slug_is_known(path):
     slug = path.stem
@@ -43,10 +51,10 @@ def test_title_goals_and_time_estimate(path):
 def test_badge_and_setup_cell_in_step(path):
     nb = read(path)
     assert nb.cells[1].source == course.badge(course.student_path(path)), (
-        "badge out of step: run `python -m ae_helpers.instructor.course sync`")
+        "badge out of step: run `ae-course sync`")
     setup = next(c for c in nb.cells if c.cell_type == "code")
     assert setup.source.startswith(course.install_block()), (
-        "install block out of step: run `python -m ae_helpers.instructor.course sync`")
+        "install block out of step: run `ae-course sync`")
     assert "DEVICE = get_device()" in setup.source and "set_seed(" in setup.source
     assert sum(course.INSTALL_MARKER in c.source for c in nb.cells) == 1, "one setup cell only"
 

@@ -11,9 +11,8 @@ import ast
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-from ae_helpers.instructor.course import ROOT, student_runtime_modules
+from ae_helpers.instructor.course import ROOT, notebooks, student_runtime_modules
 
 #: Top-level packages that belong to grading, never to a student's notebook.
 GRADING_PACKAGES = ("nbgrader", "nbclient", "nbconvert", "jupyter_client", "ae_helpers.instructor")
@@ -22,7 +21,7 @@ GRADING_PACKAGES = ("nbgrader", "nbclient", "nbconvert", "jupyter_client", "ae_h
 def notebook_imports() -> set[str]:
     """Every import statement of ``ae_helpers`` in the course's notebooks, as source lines."""
     found = set()
-    for path in sorted(ROOT.glob("lectures/*.ipynb")) + sorted(ROOT.glob("*/*/*.ipynb")):
+    for path in notebooks() + sorted(ROOT.glob("exercises/*/*.ipynb")):
         for cell in json.loads(path.read_text())["cells"]:
             if cell["cell_type"] != "code":
                 continue
