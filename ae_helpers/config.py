@@ -29,9 +29,14 @@ _TRUE = {"1", "true", "yes", "on"}
 _said: set[str] = set()
 
 
+def nbgrader_executing() -> bool:
+    """True while nbgrader runs this notebook (autograde, Validate): it sets ``NBGRADER_EXECUTION``."""
+    return bool(os.environ.get("NBGRADER_EXECUTION"))
+
+
 def fast_mode() -> bool:
     """True when ``AE_FAST`` is set to 1/true/yes/on, or nbgrader is executing the notebook."""
-    if os.environ.get("NBGRADER_EXECUTION"):
+    if nbgrader_executing():
         return True
     return os.environ.get("AE_FAST", "").strip().lower() in _TRUE
 

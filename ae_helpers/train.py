@@ -38,8 +38,11 @@ Data = Union[torch.Tensor, Sequence[torch.Tensor]]
 T = TypeVar("T")
 StepFn = Callable[[nn.Module, Batch], Union[torch.Tensor, Mapping[str, torch.Tensor]]]
 
-def _best_device() -> tuple[torch.device, str]:
-    """The best available device, cuda → mps → cpu, and words for it (e.g. the GPU's name)."""
+
+def device_and_name() -> tuple[torch.device, str]:
+    """The best available device, cuda → mps → cpu, and words for it: the GPU's name, "Apple
+    GPU", or "N CPU thread(s)". Asks torch each call; changes nothing (``ae-course doctor`` and
+    :func:`get_device` both use it)."""
     if torch.cuda.is_available():
         return torch.device("cuda"), torch.cuda.get_device_name(0)
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
@@ -53,7 +56,7 @@ def get_device(verbose: bool = True) -> torch.device:
     verbose: print "Device: cpu (1 CPU thread(s))" or the like, once per process (the keys
     :func:`ae_helpers.config.say_once` remembers). Nothing is cached: each call asks torch.
     """
-    device, name = _best_device()
+    device, name = device_and_name()
     if verbose:
         config.say_once("device", f"Device: {device} ({name})")
     return device
@@ -67,7 +70,7 @@ def set_fast_mode_threads() -> int:
     processes then do not fight over the cores. Every notebook's setup cell calls it before
     :func:`get_device`, so that the device line it prints names the thread count.
     """
-    if config.fast_mode() and _best_device()[0].type == "cpu":
+    if config.fast_mode() and device_and_name()[0].type == "cpu":
         torch.set_num_threads(1)
     return torch.get_num_threads()
 
@@ -436,9 +439,8 @@ def _progress_bar(total: int | None, progress: bool | None, desc: str = "epochs"
     notebook, reopened or converted to HTML, shows that line, not a widget whose state was not
     saved ("Error displaying widget: model not found").
     """
-    import os
     if progress is None:
-        progress = not os.environ.get("NBGRADER_EXECUTION")
+        progress = not config.nbgrader_executing()
     if not progress:
         return None
     import sys

@@ -65,11 +65,10 @@ def environment_checks() -> list[tuple[str, str, str]]:
     if torch_v is None:
         out.append(("FAIL", "torch is not installed", "pip install -e '.[dev]' in the course repository"))
     else:
-        import torch
-        cuda = torch.cuda.is_available()
-        mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-        dev = (f"CUDA: {torch.cuda.get_device_name(0)}" if cuda else "MPS (Apple GPU)" if mps else "no GPU")
-        out.append(("ok", f"torch {torch_v} ({dev})", "" if cuda or mps else
+        from ..train import device_and_name
+        device, name = device_and_name()
+        gpu = device.type != "cpu"
+        out.append(("ok", f"torch {torch_v} ({device.type}: {name if gpu else 'no GPU'})", "" if gpu else
                     "fine for grading (fast mode runs on CPU); full-mode training wants a GPU (Colab)"))
     for mod, why in (("numpy", "the course package"), ("matplotlib", "plots and reports"),
                      ("sklearn", "data sets"), ("skimage", "offline faces")):

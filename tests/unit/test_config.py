@@ -40,6 +40,12 @@ def test_fast_fixture_switches_fast_mode(set_fast):
 def test_fast_mode_on_while_nbgrader_executes(monkeypatch, value):
     monkeypatch.setenv("NBGRADER_EXECUTION", value)
     assert config.fast_mode() is True
+    assert config.nbgrader_executing() is True
+
+
+def test_nbgrader_is_not_executing_without_its_variable(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    assert config.nbgrader_executing() is False
 
 
 def test_nbgrader_execution_wins_over_AE_FAST_0(monkeypatch):
