@@ -67,3 +67,24 @@ def test_bench_gpu_says_why_it_is_skipped_without_cuda(capsys, monkeypatch):
         runpy.run_path(str(GPU_SCRIPT), run_name="__main__")
     assert exit_.value.code == 0
     assert "bench_gpu: skipped: CUDA is not available" in capsys.readouterr().out
+
+
+def test_house_stats_splits_runtime_from_tooling(tmp_path, capsys):
+    """benchmarks/house_stats.py counts the runtime and the tooling apart, on this checkout and on
+    a flat layout of old (modules named as before the split count as tooling)."""
+    import runpy
+    stats_mod = runpy.run_path(str(SCRIPT.with_name("house_stats.py")))
+    repo = SCRIPT.parents[1]
+    stats = stats_mod["house_stats"](repo)
+    runtime, tooling = stats["groups"]["runtime"], stats["groups"]["tooling"]
+    assert runtime["modules"] >= 8 and tooling["modules"] >= 10
+    assert runtime["no_docstring"] == [] and runtime["no_hints"] == []
+    old = tmp_path / "ae_helpers"
+    old.mkdir()
+    (old / "train.py").write_text("def fit(x: int) -> int:\n    '''doc'''\n    return x\n")
+    (old / "grading.py").write_text("def grade(x):\n    return x\n")
+    flat = stats_mod["house_stats"](tmp_path)["groups"]
+    assert (flat["runtime"]["modules"], flat["tooling"]["modules"]) == (1, 1)
+    assert flat["tooling"]["no_docstring"] == ["grading.py:grade"] and flat["runtime"]["no_hints"] == []
+    stats_mod["main"]([str(repo), "--json", str(tmp_path / "s.json")])
+    assert "runtime" in capsys.readouterr().out and json.loads((tmp_path / "s.json").read_text())["functions"]["max"] > 0
