@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Iterator, Mapping
+
+if TYPE_CHECKING:                       # names for the hints only
+    import subprocess
 
 #: The course repository (GitHub owner/name) and branch that Colab installs from.
 REPO = "ae-course/autoencoders-latent-spaces"
@@ -156,7 +159,7 @@ def nbgrader_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def scripts_first_on_os_path():
+def scripts_first_on_os_path() -> Iterator[None]:
     """While the block runs, ``os.environ["PATH"]`` of this process is ``nbgrader_env()``'s (for
     nbgrader's API run in-process, whose ``alembic`` subprocess inherits it); restored after."""
     import os
@@ -171,7 +174,7 @@ def scripts_first_on_os_path():
             os.environ["PATH"] = old
 
 
-def run_nbgrader(args: list[str], course_root: Path, check: bool = True):
+def run_nbgrader(args: list[str], course_root: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader <args>`` in ``course_root``; return the CompletedProcess (output captured).
 
     With ``check``, a non-zero exit raises RuntimeError carrying nbgrader's output.

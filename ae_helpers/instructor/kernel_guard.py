@@ -29,6 +29,12 @@ import os
 import posixpath
 import stat
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:                       # names for the hints only: nothing more runs in the kernel
+    from typing import Any, Callable
+
+    from IPython.core.interactiveshell import InteractiveShell
 
 MODULES = ("builtins", "math", "operator", "os", "posixpath", "stat", "numpy", "numpy.testing", "torch",
            "torch.nn.functional", "torch.testing", "ae_helpers.checks")
@@ -37,7 +43,7 @@ MODULES = ("builtins", "math", "operator", "os", "posixpath", "stat", "numpy", "
 class Guard:
     """Snapshot of the kernel's grading-relevant state, taken before any student code runs."""
 
-    def __init__(self, shell):
+    def __init__(self, shell: InteractiveShell):
         self.shell = shell
         self.modules = {}
         for name in MODULES:
@@ -66,13 +72,15 @@ class Guard:
                     seen.append(cls)
         return seen
 
-    def record(self, names) -> str:
+    def record(self, names: list[str]) -> str:
         """Remember the current values of ``names`` in the user namespace (after a locked cell)."""
         ns = self.shell.user_ns
         self.names.update({n: ns[n] for n in names if n in ns})
         return "done"
 
     def restore(self) -> str:
+        """Put back everything of the snapshot a submission may have changed (see the module's
+        docstring); ``"done"``, which the grader checks, when nothing raised."""
         for module, saved in self.modules.values():
             _restore_dict(module, saved)
         for cls, saved in self.classes:  # classes keep no state: every attribute goes back
@@ -129,25 +137,39 @@ NATIVE = frozenset({"open", "open64", "openat", "openat64", "fopen", "fopen64", 
                     "rename", "chdir", "fchdir"})
 
 
-def fence(private, own) -> None:
+def fence(private: list[str], own: str) -> None:
     """Deny this process the ``private`` paths (and all inside them) except what is inside
     ``own``; new processes; the libc functions and the C API through ctypes; and the ways
     round a path check: relative paths that climb with ``..`` (they may be meant relative to a
     directory descriptor), and links, renames or directory descriptors of a folder that holds
     a private path. Paths are resolved through symlinks; if a submission replaced a function of
-    ``os``, ``posixpath`` or ``stat`` (which resolving uses), every path event is denied."""
+    ``os``, ``posixpath`` or ``stat`` (which resolving uses), every path event is denied.
+
+    The rules are built here, before any student code runs, as closures over the functions and
+    values of this moment: the audit hook keeps them whatever is replaced later."""
+    denied = _event_rule(_path_rule(private, own), _os_replaced())
+    watched = PROCESS_EVENTS | set(PATH_EVENTS) | {"ctypes.dlsym"}
+
+    def hook(event, args):
+        if event not in watched:          # the hook sees every audit event: leave others at once
+            return
+        reason = denied(event, args)
+        if reason:
+            raise PermissionError(f"grading runs without access to {reason} ({event})")
+
+    sys.addaudithook(hook)
+
+
+def _path_rule(private: list[str], own: str) -> Callable[[str, Any], str | None]:
+    """``path_denied(event, arg)``: why the path ``arg`` of ``event`` is denied, or None. Holds
+    ``realpath`` and the other path functions as they are now."""
     realpath, fspath, fsdecode, isdir, isabs, sep = (posixpath.realpath, os.fspath, os.fsdecode,
                                                      posixpath.isdir, posixpath.isabs, os.sep)
     roots = [realpath(p) for p in private]
     own = realpath(own)
-    saved = [(vars(module), [(k, v) for k, v in vars(module).items() if callable(v)])
-             for module in (os, posixpath, stat)]
 
     def inside(path: str, folder: str) -> bool:
         return path == folder or path.startswith(folder.rstrip(sep) + sep)
-
-    def patched() -> bool:
-        return any(namespace.get(k) is not v for namespace, items in saved for k, v in items)
 
     def path_denied(event: str, arg) -> str | None:
         if arg is None or isinstance(arg, int):
@@ -168,7 +190,24 @@ def fence(private, own) -> None:
             return "folders that hold the instructor's files"
         return None
 
-    watched = PROCESS_EVENTS | set(PATH_EVENTS) | {"ctypes.dlsym"}
+    return path_denied
+
+
+def _os_replaced() -> Callable[[], bool]:
+    """``patched()``: whether a function of ``os``, ``posixpath`` or ``stat`` differs from now."""
+    saved = [(vars(module), [(k, v) for k, v in vars(module).items() if callable(v)])
+             for module in (os, posixpath, stat)]
+
+    def patched() -> bool:
+        return any(namespace.get(k) is not v for namespace, items in saved for k, v in items)
+
+    return patched
+
+
+def _event_rule(path_denied: Callable[[str, Any], str | None],
+                patched: Callable[[], bool]) -> Callable[[str, tuple], str | None]:
+    """``denied(event, args)``: why the audit event is denied (a process, a native function, a
+    path), or None."""
 
     def denied(event: str, args) -> str | None:
         if event in PROCESS_EVENTS:
@@ -186,11 +225,4 @@ def fence(private, own) -> None:
                 return reason
         return None
 
-    def hook(event, args):
-        if event not in watched:          # the hook sees every audit event: leave others at once
-            return
-        reason = denied(event, args)
-        if reason:
-            raise PermissionError(f"grading runs without access to {reason} ({event})")
-
-    sys.addaudithook(hook)
+    return denied

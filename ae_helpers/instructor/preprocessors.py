@@ -25,12 +25,16 @@ import re
 import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbclient.exceptions import DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
 from traitlets import Bool, Enum
 from nbgrader.preprocessors import ClearSolutions, Execute, NbGraderPreprocessor
+
+if TYPE_CHECKING:                       # names for the hints only
+    from jupyter_client.manager import KernelManager
 
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
@@ -63,7 +67,7 @@ def strip_hidden(source: str) -> str:
     return "\n".join(out)
 
 
-def own_frame(frame: str, execution_count) -> bool:
+def own_frame(frame: str, execution_count: int | None) -> bool:
     """True if a traceback entry shows code of the cell that ran as ``execution_count``.
 
     IPython writes such entries as ``Cell In[<count>], line <n>`` followed by source lines.
@@ -75,7 +79,8 @@ def own_frame(frame: str, execution_count) -> bool:
 class HideHiddenTests(NbGraderPreprocessor):
     """Remove hidden tests (sources and traceback frames) from graded cells before feedback."""
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        """A graded code cell loses its hidden-test regions and its own frames of tracebacks."""
         grade = cell.metadata.get("nbgrader", {}).get("grade", False)
         if cell.cell_type != "code" or not grade:
             return cell, resources
@@ -103,7 +108,7 @@ def imported_names(source: str) -> list[str]:
     return names
 
 
-def _meta(cell) -> dict:
+def _meta(cell: NotebookNode) -> dict:
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
@@ -118,7 +123,7 @@ NOT_RUN_PREFIX = "not run:"      # how ae-course autograde tells these cells fro
 NOT_RUN = ("DeadKernelError", NOT_RUN_PREFIX + " the kernel died in an earlier cell ({}).")
 
 
-def with_error(cell, ename: str, evalue: str):
+def with_error(cell: NotebookNode, ename: str, evalue: str) -> NotebookNode:
     """``cell`` with an error output appended (nbgrader scores a graded cell with one 0)."""
     cell.setdefault("outputs", []).append(NotebookNode(output_type="error", ename=ename, evalue=evalue,
                                                        traceback=[f"{ename}: {evalue}"]))
@@ -139,7 +144,8 @@ class GuardedExecute(Execute):
                        "without 5 s of start-up each. False: start every kernel from scratch."
                        ).tag(config=True)
 
-    def create_kernel_manager(self):
+    def create_kernel_manager(self) -> KernelManager:
+        """nbclient's kernel manager, of the class that ``sandbox`` and ``fork_server`` choose."""
         from . import sandbox
         reason = sandbox.available() if self.sandbox != "off" else None
         if self.sandbox == "on" and reason:
@@ -155,7 +161,9 @@ class GuardedExecute(Execute):
             self.kernel_manager_class = sandbox.SandboxedKernelManager
         return super().create_kernel_manager()
 
-    def preprocess(self, nb, resources=None, km=None):
+    def preprocess(self, nb: NotebookNode, resources: dict | None = None,
+                   km: KernelManager | None = None) -> tuple[NotebookNode, dict]:
+        """Execute ``nb`` in a fresh kernel with a fresh guard; no cell tag skips a cell."""
         # A fresh kernel per notebook, so a fresh guard; no tag a submission can know of
         # makes nbclient skip a cell.
         self._guard_name, self._died_in = None, None
@@ -205,7 +213,10 @@ class GuardedExecute(Execute):
         else:
             self.log.warning("grading guard could not be installed; tests run unguarded")
 
-    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+    async def async_execute_cell(self, cell: NotebookNode, cell_index: int, execution_count: int | None = None,
+                                 store_history: bool = True) -> NotebookNode:
+        """Execute one cell guarded (``_execute_guarded``); once the kernel has died, every code
+        cell gets an error instead: the one that was running ``KERNEL_DIED``, those after ``NOT_RUN``."""
         if cell.cell_type != "code":
             return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
         if self._died_in is not None:
@@ -218,7 +229,8 @@ class GuardedExecute(Execute):
             self.log.warning("kernel died in %s; the cells below are marked as not run", self._died_in)
             return with_error(cell, *KERNEL_DIED)
 
-    async def _execute_guarded(self, cell, cell_index, execution_count, store_history):
+    async def _execute_guarded(self, cell: NotebookNode, cell_index: int, execution_count: int | None,
+                               store_history: bool) -> NotebookNode:
         if self._guard_name is None:
             await self._install_guard()
         meta, guard_ok = _meta(cell), True
@@ -268,7 +280,8 @@ class NamedStubs(ClearSolutions):
     """nbgrader's ClearSolutions, whose code stubs say what to write instead of a bare
     ``NotImplementedError`` (see ``named_stub``)."""
 
-    def preprocess_cell(self, cell, resources, index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
+        """ClearSolutions' stub, then each bare ``raise NotImplementedError()`` says what to write."""
         cell, resources = super().preprocess_cell(cell, resources, index)
         if cell.cell_type == "code" and _meta(cell).get("solution"):
             cell.source = named_stub(cell.source, _meta(cell).get("grade_id", "?"))

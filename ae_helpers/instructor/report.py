@@ -13,8 +13,14 @@ import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .course import scripts_first_on_os_path
+
+if TYPE_CHECKING:                       # names for the hints only; nothing imported at run time
+    from matplotlib.figure import Figure
+    from nbgrader.api import Gradebook
+    from traitlets.config import Config
 
 
 @dataclass
@@ -29,6 +35,9 @@ class PartScore:
 
 @dataclass
 class StudentGrades:
+    """One student's grades on one chapter: ``parts`` maps each graded part to its score;
+    ``submitted`` is False for a student of the gradebook who handed nothing in."""
+
     student: str
     chapter: str
     submitted: bool
@@ -36,10 +45,12 @@ class StudentGrades:
 
     @property
     def total(self) -> float:
+        """Points scored over all parts (a part not graded yet counts 0)."""
         return sum(p.score or 0.0 for p in self.parts.values())
 
     @property
     def max_total(self) -> float:
+        """Points available over all parts."""
         return sum(p.max_score for p in self.parts.values())
 
 
@@ -61,7 +72,7 @@ def part_of(grade_id: str, parts: list[str]) -> str:
 DB_URL_ENV = "AE_GRADEBOOK_URL"
 
 
-def course_config(course_dir: Path):
+def course_config(course_dir: Path) -> Config:
     """The traitlets config of the course directory (its ``nbgrader_config.py``), with
     ``$AE_GRADEBOOK_URL``, when set, as ``CourseDirectory.db_url`` (so that nbgrader run from
     this process, e.g. ``release``, writes the same gradebook as ``autograde``)."""
@@ -114,7 +125,7 @@ def course_id(course_dir: Path) -> str:
     return _course_settings(course_dir)[0]
 
 
-def open_gradebook(course_dir: Path, timeout: float | None = 60, url: str | None = None):
+def open_gradebook(course_dir: Path, timeout: float | None = 60, url: str | None = None) -> Gradebook:
     """nbgrader's Gradebook of the course directory (created if missing), at ``db_url(course_dir,
     timeout, url)``."""
     from nbgrader.api import Gradebook
@@ -140,7 +151,7 @@ def _safe(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def chapter_grades(gb, chapter: str) -> list[StudentGrades]:
+def chapter_grades(gb: Gradebook, chapter: str) -> list[StudentGrades]:
     """Every student of the gradebook on ``chapter`` (unsubmitted ones with score None)."""
     from nbgrader.api import MissingEntry
     assignment = gb.find_assignment(chapter)
@@ -221,6 +232,7 @@ def part_summary(grades: list[StudentGrades]) -> list[dict]:
 
 
 def markdown_table(chapter: str, grades: list[StudentGrades]) -> str:
+    """The report's markdown: one table row per part (``part_summary``) and the class's total."""
     rows = part_summary(grades)
     subs = [g for g in grades if g.submitted]
     lines = [f"# {chapter}: scores per graded part", "",
@@ -239,7 +251,7 @@ def markdown_table(chapter: str, grades: list[StudentGrades]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def figure(chapter: str, grades: list[StudentGrades]):
+def figure(chapter: str, grades: list[StudentGrades]) -> Figure:
     """Stacked horizontal bar per part: share of submissions with full, partial, zero marks."""
     from matplotlib.figure import Figure    # no pyplot: works headless, leaves no open figures
     rows = part_summary(grades)

@@ -31,8 +31,14 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_client.manager import AsyncKernelManager
+
+if TYPE_CHECKING:                       # names for the hints only
+    from jupyter_client.kernelspec import KernelSpec
+
+    from .zygote import Zygote
 
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys", "/opt")
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: sudo apt-get install bubblewrap)"
@@ -92,7 +98,7 @@ def bwrap_command(kernel_cmd: list[str], own: Path, ipc: Path, limits: Limits,
     return args + ["--chdir", str(own), "--"] + kernel_cmd
 
 
-def zygote_bwrap_command(zygote_cmd: list[str], zygote) -> list[str]:
+def zygote_bwrap_command(zygote_cmd: list[str], zygote: Zygote) -> list[str]:
     """The sandbox of a grading fork server (``zygote.Zygote``): as a kernel's, with its IPC
     folder writable, its inbox read-only and its work folder a tmpfs of ``Limits.own_mb``. The
     zygote lives for many kernels: each of them lowers its own CPU-time limit."""
@@ -155,10 +161,12 @@ class PidsCgroup:
                 return
 
     def add(self, pid: int) -> None:
+        """Move process ``pid`` into the cgroup (nothing when none could be made)."""
         if self.path is not None:
             (self.path / "cgroup.procs").write_text(str(pid))
 
     def remove(self) -> None:
+        """Delete the cgroup once it is empty; one that still holds a process is left behind."""
         if self.path is not None:
             try:
                 self.path.rmdir()
@@ -178,7 +186,8 @@ class MessageInterrupts:
     would reach bwrap or a fork server, not the kernel)."""
 
     @property
-    def kernel_spec(self):
+    def kernel_spec(self) -> KernelSpec | None:
+        """The manager's kernel spec, with ``interrupt_mode`` set to ``"message"``."""
         spec = super().kernel_spec
         if spec is not None:
             spec.interrupt_mode = "message"
@@ -203,6 +212,7 @@ class SandboxedKernelManager(MessageInterrupts, AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        """The kernel's command line wrapped in ``bwrap_command`` (a pids cgroup first, as root)."""
         if os.geteuid() == 0 and self._cgroup is None:
             self._cgroup = PidsCgroup(self.limits.processes)
         return bwrap_command(super().format_kernel_cmd(extra_arguments), self._own, self._ipc,

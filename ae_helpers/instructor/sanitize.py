@@ -22,6 +22,9 @@ Neither can raise a score: what gets graded is the released cell, with the relea
 """
 from __future__ import annotations
 
+from typing import Callable
+
+from nbformat.notebooknode import NotebookNode
 from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import DeduplicateIds, OverwriteCells
 from nbgrader.utils import is_grade, is_locked, is_solution
@@ -30,7 +33,9 @@ from nbgrader.utils import is_grade, is_locked, is_solution
 class DropDuplicateIds(DeduplicateIds):
     """Keep the nbgrader metadata on the last cell of each grade id only (cells run in reverse)."""
 
-    def preprocess_cell(self, cell, resources, cell_index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict,
+                        cell_index: int) -> tuple[NotebookNode, dict]:
+        """Drop the nbgrader metadata of a repeated (or missing) grade id instead of emptying it."""
         if not (is_grade(cell) or is_solution(cell) or is_locked(cell)):
             return cell, resources
         grade_id = cell.metadata.nbgrader.get("grade_id")
@@ -46,14 +51,16 @@ class DropDuplicateIds(DeduplicateIds):
 class RestoreCellRoles(OverwriteCells):
     """``OverwriteCells`` that first restores the grade/solution/task flags from the gradebook."""
 
-    def _has(self, finder, grade_id: str) -> bool:
+    def _has(self, finder: Callable[[str, str, str], object], grade_id: str) -> bool:
         try:
             finder(grade_id, self.notebook_id, self.assignment_id)
         except MissingEntry:
             return False
         return True
 
-    def preprocess_cell(self, cell, resources, cell_index):
+    def preprocess_cell(self, cell: NotebookNode, resources: dict,
+                        cell_index: int) -> tuple[NotebookNode, dict]:
+        """Set the cell's grade/solution/task flags to the released ones, then overwrite it."""
         meta = cell.metadata.get("nbgrader", {})
         grade_id = meta.get("grade_id")
         if grade_id is not None and self._has(self.gradebook.find_source_cell, grade_id):

@@ -39,12 +39,16 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 from .course import student_runtime_modules
 from .sandbox import MessageInterrupts
+
+if TYPE_CHECKING:                       # names for the hints only
+    from .sandbox import Limits
 
 #: Modules a graded notebook of this course imports, loaded once by the zygote: the libraries,
 #: then the whole student runtime (every module of ``ae_helpers`` outside this subpackage).
@@ -62,7 +66,7 @@ _PR_SET_DUMPABLE, _PR_SET_CHILD_SUBREAPER = 4, 36
 class Server:
     """The zygote's side: preload, then serve requests read from ``control_in``."""
 
-    def __init__(self, control_in, control_out, scratch: list[str], keep: list[str]):
+    def __init__(self, control_in: IO[str], control_out: IO[str], scratch: list[str], keep: list[str]):
         self.control_in, self.control_out = control_in, control_out
         self.scratch = scratch              # folders emptied between kernels (/tmp, the work folder)
         self.keep = {Path(k) for k in keep} | mount_points()   # ... but for these (the binds)
@@ -82,7 +86,10 @@ class Server:
             self.control_out.flush()
         self.do_reset()
 
-    def do_spawn(self, connection: dict, cwd: str, env: dict, limits: dict, link_from: str | None = None):
+    def do_spawn(self, connection: dict, cwd: str, env: dict, limits: dict,
+                 link_from: str | None = None) -> dict[str, int]:
+        """Fork a kernel (``_become_kernel``) in ``cwd``, after linking the files of ``link_from``
+        into it; reply ``{"pid": ...}``."""
         if link_from:          # the notebook's files, read-only, beside what the kernel may write
             for entry in sorted(Path(link_from).iterdir()):
                 os.symlink(entry, Path(cwd) / entry.name)
@@ -92,17 +99,19 @@ class Server:
         self.kernels.add(pid)
         return {"pid": pid}
 
-    def do_poll(self, pid: int):
+    def do_poll(self, pid: int) -> dict[str, int | None]:
+        """Reply ``{"returncode": ...}`` of kernel ``pid``: None while it runs."""
         self._reap()
         return {"returncode": self.returncodes.get(pid)}
 
-    def do_signal(self, pid: int, signum: int):
+    def do_signal(self, pid: int, signum: int) -> dict:
+        """Send ``signum`` to kernel ``pid`` if it is one of ours and still runs; reply ``{}``."""
         self._reap()
         if pid in self.kernels and pid not in self.returncodes:
             os.kill(pid, signum)
         return {}
 
-    def do_reset(self):
+    def do_reset(self) -> dict[str, int | list[str]]:
         """Kill every process but this one, reap them, and empty the scratch folders."""
         deadline = time.monotonic() + 10
         while self._others() and time.monotonic() < deadline:
@@ -302,7 +311,7 @@ class ZygoteError(RuntimeError):
 class Zygote:
     """The grader's handle on one zygote process (sandboxed or not). Thread-safe."""
 
-    def __init__(self, sandboxed: bool, limits=None):
+    def __init__(self, sandboxed: bool, limits: Limits | None = None):
         from .sandbox import Limits
         self.sandboxed = sandboxed
         self.limits = limits or Limits()
@@ -335,9 +344,12 @@ class Zygote:
                               "imports; forking it would not be safe")
 
     def alive(self) -> bool:
+        """Whether the zygote process still runs."""
         return self.proc.poll() is None
 
-    def request(self, op: str, **args) -> dict:
+    def request(self, op: str, **args: object) -> dict:
+        """Send ``op`` with ``args`` to the zygote and return its reply; ZygoteError when it has
+        stopped, does not answer within 60 s, or answers with an error."""
         with self._lock:
             if not self.alive():
                 raise ZygoteError(f"the grading fork server has stopped (log: {self.log_path})")
@@ -391,6 +403,7 @@ class Zygote:
         return ForkedProcess(self, pid)
 
     def close(self) -> None:
+        """Kill the zygote and everything in its session; remove its cgroup and folders."""
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
@@ -449,6 +462,7 @@ class ForkedProcess:
         self.zygote, self.pid, self.returncode = zygote, pid, None
 
     def poll(self) -> int | None:
+        """The kernel's exit code (asked of the zygote), or None while it runs."""
         if self.returncode is None:
             try:
                 self.returncode = self.zygote.request("poll", pid=self.pid)["returncode"]
@@ -457,6 +471,7 @@ class ForkedProcess:
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
+        """Wait for the kernel to end (``subprocess.TimeoutExpired`` after ``timeout`` s); its exit code."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
@@ -465,13 +480,16 @@ class ForkedProcess:
         return self.returncode
 
     def send_signal(self, signum: int) -> None:
+        """Have the zygote send ``signum`` to the kernel, if it still runs."""
         if self.poll() is None:
             self.zygote.request("signal", pid=self.pid, signum=int(signum))
 
     def kill(self) -> None:
+        """SIGKILL the kernel."""
         self.send_signal(signal.SIGKILL)
 
     def terminate(self) -> None:
+        """SIGTERM the kernel."""
         self.send_signal(signal.SIGTERM)
 
 
@@ -508,6 +526,7 @@ def release(z: Zygote) -> None:
 
 
 def close_all() -> None:
+    """Close every zygote this process started (at exit)."""
     with _pool_lock:
         for z in _all:
             z.close()
@@ -519,7 +538,8 @@ def close_all() -> None:
 class ForkedProvisioner(LocalProvisioner):
     """jupyter_client's local provisioner, with the kernel forked by a zygote."""
 
-    async def launch_kernel(self, cmd: list[str], **kw) -> dict:
+    async def launch_kernel(self, cmd: list[str], **kw: object) -> dict:
+        """Have the manager's zygote fork the kernel (``cmd`` is not run); its connection info."""
         info = {k: v.decode() if isinstance(v, bytes) else v for k, v in self.connection_info.items()}
         cwd = str(kw.get("cwd") or os.getcwd())
         self.process = self.parent.zygote.spawn(info, cwd, dict(kw.get("env") or os.environ))
@@ -527,6 +547,7 @@ class ForkedProvisioner(LocalProvisioner):
         return self.connection_info
 
     async def cleanup(self, restart: bool = False) -> None:
+        """LocalProvisioner's cleanup; unless restarting, the zygote goes back to the pool."""
         await super().cleanup(restart)
         if not restart:
             self.parent.release_zygote()
@@ -550,12 +571,15 @@ class ForkedKernelManager(MessageInterrupts, AsyncKernelManager):
         return await super()._async_pre_start_kernel(**kw)
 
     def release_zygote(self) -> None:
+        """Give this manager's zygote back to the pool (``release``)."""
         if self.zygote is not None:
             release(self.zygote)
             self.zygote = None
 
 
 class SandboxedForkedKernelManager(ForkedKernelManager):
+    """A ``ForkedKernelManager`` whose zygote runs inside bubblewrap."""
+
     sandboxed = True
 
 
