@@ -11,10 +11,9 @@ import pytest
 
 import kernel_grader
 import test_grading_fixtures
+from ae_helpers.instructor.course import CHAPTERS
 from kernel_grader import FixtureError, answer_of, build_mistakes, fixtures, mistake_entries
 from nbgrader_harness import solution_sources
-
-SLUGS = test_grading_fixtures.SLUGS
 
 
 def references(slug: str) -> dict[str, str]:
@@ -26,7 +25,7 @@ def occurrences(text: str, old: str) -> int:
     return sum(text.startswith(old, i) for i in range(len(text))) if old else 0
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", CHAPTERS)
 def test_every_mistake_entry_applies_to_the_current_reference(slug):
     """Each ``old`` occurs exactly once in its reference cell and each mistake changes the cell."""
     refs = references(slug)
@@ -43,18 +42,19 @@ def test_every_mistake_entry_applies_to_the_current_reference(slug):
         assert "BEGIN SOLUTION" not in source and "END SOLUTION" not in source, name
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", CHAPTERS)
 def test_the_grading_tests_parametrise_one_test_per_entry(slug):
     """test_grading_fixtures grades every entry of mistakes.py once, under ``<part>--<what>``."""
     names = [f"{part}--{what}" for part, what, _ in mistake_entries(slug)]
-    chapter = getattr(test_grading_fixtures, f"TestChapter{slug[:2]}")
     for test in ("test_mistake_loses_points_on_its_part", "test_mistake_costs_no_points_in_other_parts"):
-        [mark] = [m for m in getattr(chapter, test).pytestmark if m.name == "parametrize"]
-        assert sorted(mark.args[1]) == sorted(names), test
+        [mark] = [m for m in getattr(test_grading_fixtures, test).pytestmark if m.name == "parametrize"]
+        params = [p for p in mark.args[1] if p.values[0] == slug]
+        assert sorted(p.values[1] for p in params) == sorted(names), test
+        assert {m.args for p in params for m in p.marks} == {(f"fixtures-{slug}",)}, "not in the chapter's xdist group"
     assert len(set(names)) == len(names)
 
 
-@pytest.mark.parametrize("slug", SLUGS)
+@pytest.mark.parametrize("slug", CHAPTERS)
 def test_no_whole_file_mistakes_are_left_behind(slug):
     """A whole-cell file under mistakes/ would be ignored by the loader: there must be none."""
     assert not list((kernel_grader.FIXTURES / slug / "mistakes").glob("*.py"))

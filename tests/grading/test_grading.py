@@ -29,14 +29,23 @@ import re
 import nbformat
 import pytest
 
-from ae_helpers.instructor.course import ROOT
+from ae_helpers.instructor.course import CHAPTERS, ROOT
 from kernel_grader import fixtures
 from nbgrader_harness import auto_test_ids, fill, grade, nbgrader_meta, solution_sources
 from test_grading_guard import ATTACKS
 
 pytestmark = pytest.mark.grading
 
-SLUGS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb"))
+
+def in_group(slug: str, *values):
+    """The test parameters ``(slug, *values)`` in the xdist group ``grading-<slug>``: with
+    ``--dist loadgroup`` a chapter's tests run on one worker, so each chapter is graded once
+    (``graded`` caches per worker) and two chapters at a time."""
+    return pytest.param(slug, *values, marks=pytest.mark.xdist_group(f"grading-{slug}"))
+
+
+BY_CHAPTER = [in_group(slug) for slug in CHAPTERS]
+
 
 
 def source_nb(slug):
@@ -248,7 +257,7 @@ ENGINE_TAMPERINGS = {"tests-replaced-by-pass": _tests_replaced_by_pass, "points-
                      "kernel-exit": lambda nb: _kernel_exit(nb, "import os\nos._exit(0)"),
                      "ipython-exit": lambda nb: _kernel_exit(nb, "exit()"),
                      "answers-read-from-the-solutions": _answers_read_from_the_solutions}
-ENGINE_CHAPTERS = (SLUGS[0], SLUGS[-1])
+ENGINE_CHAPTERS = (CHAPTERS[0], CHAPTERS[-1])
 
 
 def tamperings(slug: str) -> dict:
@@ -323,14 +332,16 @@ def visible_text(page: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
-def check_release_matches_committed_exercises(slug):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_release_matches_committed_exercises(slug):
     release_dir, _ = graded(slug)
     generated = nbformat.read(release_dir / f"{slug}.ipynb", as_version=4)
     assert generated == committed_release(slug), (
         f"exercises/{slug} is out of date: run `python -m ae_helpers.instructor.course release {slug}`")
 
 
-def check_release_hides_solutions_and_hidden_tests(slug):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_release_hides_solutions_and_hidden_tests(slug):
     text = (ROOT / "exercises" / slug / f"{slug}.ipynb").read_text()
     assert "BEGIN HIDDEN TESTS" not in text and "BEGIN SOLUTION" not in text
     text = "\n".join(c.source for c in committed_release(slug).cells)
@@ -339,7 +350,8 @@ def check_release_hides_solutions_and_hidden_tests(slug):
     assert not leaks(src, "SOLUTION", text), "solution code appears in the release"
 
 
-def check_reference_gets_full_marks(slug):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_reference_gets_full_marks(slug):
     _, results = graded(slug)
     ref = results["reference"]
     expected = auto_test_ids(source_nb(slug))
@@ -348,13 +360,15 @@ def check_reference_gets_full_marks(slug):
         "the reference lost points: " + str({k: v for k, v in ref.scores.items() if v < ref.max_scores[k]}))
 
 
-def check_blank_release_scores_zero(slug):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_blank_release_scores_zero(slug):
     _, results = graded(slug)
     assert results["blank"].max_total > 0
     assert results["blank"].total == 0, {k: v for k, v in results["blank"].scores.items() if v}
 
 
-def check_composite_of_mistakes_loses_points_on_every_part(slug):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_composite_of_mistakes_loses_points_on_every_part(slug):
     """Through nbgrader: the first mistake of every part at once; each part must lose points."""
     _, results = graded(slug)
     result = results["mistakes"]
@@ -363,7 +377,8 @@ def check_composite_of_mistakes_loses_points_on_every_part(slug):
     assert not kept, f"parts that kept all points with a mistake in them: {kept}"
 
 
-def check_composite_of_alternatives_gets_full_marks(slug):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_composite_of_alternatives_gets_full_marks(slug):
     """Through nbgrader: correct answers written differently from the reference, some of them
     printing to stderr, keep full marks."""
     _, results = graded(slug)
@@ -373,7 +388,8 @@ def check_composite_of_alternatives_gets_full_marks(slug):
                                                    if v < result.max_scores[k]}
 
 
-def check_fresh_gradings_of_one_submission_agree(slug):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_fresh_gradings_of_one_submission_agree(slug):
     """Determinism: one partial submission, graded REGRADINGS times by nbgrader in fresh
     kernels (spread over two course directories), gets the same score on every test cell."""
     _, results = graded(slug)
@@ -383,7 +399,8 @@ def check_fresh_gradings_of_one_submission_agree(slug):
     assert not differing, f"scores that changed between gradings: {sorted(differing)}"
 
 
-def check_copied_and_reflagged_tests_are_graded_as_released(slug):
+@pytest.mark.parametrize("slug", [in_group(s) for s in ENGINE_CHAPTERS])
+def test_copied_and_reflagged_tests_are_graded_as_released(slug):
     """Fairness: a student who copied every test cell and toggled its nbgrader role (test →
     answer) keeps full marks with the reference answers; nbgrader alone leaves such a notebook
     ungraded (see ae_helpers/instructor/sanitize.py)."""
@@ -393,7 +410,8 @@ def check_copied_and_reflagged_tests_are_graded_as_released(slug):
     assert result.total == result.max_total, {k: v for k, v in result.scores.items() if v < result.max_scores[k]}
 
 
-def check_feedback_hides_hidden_tests_and_solutions(slug):
+@pytest.mark.parametrize("slug", BY_CHAPTER)
+def test_feedback_hides_hidden_tests_and_solutions(slug):
     """Also in the error messages of the composite of mistakes, where tests fail."""
     _, results = graded(slug)
     src = source_nb(slug)
@@ -406,55 +424,11 @@ def check_feedback_hides_hidden_tests_and_solutions(slug):
     assert not leaked, f"solution code in the blank submission's feedback: {leaked[:3]}"
 
 
-def check_tampered_blank_submission_still_scores_zero(slug, tamper):
+@pytest.mark.parametrize("slug,tamper", [in_group(s, t) for s in CHAPTERS for t in tamperings(s)])
+def test_tampered_blank_submission_still_scores_zero(slug, tamper):
     """Locked test cells are restored from the gradebook, deleted ones added back, and the
     points come from the gradebook, not from the submitted metadata."""
     _, results = graded(slug)
     result = results[f"tamper-{tamper}"]
     assert result.max_scores == results["reference"].max_scores
     assert result.total == 0, {k: v for k, v in result.scores.items() if v}
-
-
-def chapter_tests(slug: str) -> type:
-    """The round-trip tests of chapter ``slug`` as one test class: with ``--dist loadscope``
-    a class runs on one worker, so each chapter is graded once and two chapters at a time."""
-
-    class Chapter:
-        def test_release_matches_committed_exercises(self):
-            check_release_matches_committed_exercises(slug)
-
-        def test_release_hides_solutions_and_hidden_tests(self):
-            check_release_hides_solutions_and_hidden_tests(slug)
-
-        def test_reference_gets_full_marks(self):
-            check_reference_gets_full_marks(slug)
-
-        def test_blank_release_scores_zero(self):
-            check_blank_release_scores_zero(slug)
-
-        def test_composite_of_mistakes_loses_points_on_every_part(self):
-            check_composite_of_mistakes_loses_points_on_every_part(slug)
-
-        def test_composite_of_alternatives_gets_full_marks(self):
-            check_composite_of_alternatives_gets_full_marks(slug)
-
-        def test_feedback_hides_hidden_tests_and_solutions(self):
-            check_feedback_hides_hidden_tests_and_solutions(slug)
-
-        def test_fresh_gradings_of_one_submission_agree(self):
-            check_fresh_gradings_of_one_submission_agree(slug)
-
-        if slug in ENGINE_CHAPTERS:
-            def test_copied_and_reflagged_tests_are_graded_as_released(self):
-                check_copied_and_reflagged_tests_are_graded_as_released(slug)
-
-        @pytest.mark.parametrize("tamper", list(tamperings(slug)))
-        def test_tampered_blank_submission_still_scores_zero(self, tamper):
-            check_tampered_blank_submission_still_scores_zero(slug, tamper)
-
-    Chapter.__name__ = Chapter.__qualname__ = f"TestChapter{slug[:2]}"
-    return Chapter
-
-
-for _slug in SLUGS:
-    globals()[f"TestChapter{_slug[:2]}"] = chapter_tests(_slug)

@@ -11,7 +11,8 @@ lecture and read what it logged. For each lecture:
 - with its deliberate breaks (``tests/lecture_breaks/lNN.py``) applied, every claim fails, and
   each break fails the claims it names: no claim is one that cannot fail.
 
-A class per lecture keeps its runs on one xdist worker and spreads lectures over workers.
+A lecture's tests form one xdist group (``lecture-<stem>``): ``--dist loadgroup`` keeps its runs on
+one worker and spreads lectures over workers.
 """
 from __future__ import annotations
 
@@ -38,42 +39,52 @@ def _needs_real_data():
         pytest.skip(f"real Fashion-MNIST not found at {lr.FASHION} (set AE_SHARED_DATA)")
 
 
-def lecture_tests(path):
-    nb = nbformat.read(path, as_version=4)
-    slug = path.stem
-
-    class Lecture:
-        def test_runs_and_claims_hold_on_the_stand_in(self, tmp_path):
-            run = lr.run(path, "stand-in", tmp_path / "empty")
-            assert run.error is None, f"{slug} failed on the stand-in:\n{run.error}\nclaims:\n{_report(run)}"
-            assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
-
-        @pytest.mark.skipif(not (lr.dataset_of(nb) or lr.uses_faces(nb)), reason="uses no 28×28 data set or faces")
-        def test_runs_and_claims_hold_on_real_data(self, tmp_path, tmp_path_factory):
-            _needs_real_data()
-            run = lr.session_cache(tmp_path_factory).get(path, "real", lambda: lr.real_data_folder(tmp_path / "real"))
-            assert run.error is None, f"{slug} failed on real data:\n{run.error}\nclaims:\n{_report(run)}"
-            assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
-
-        def test_every_claim_can_fail(self, tmp_path):
-            breaks = breaks_for(slug)
-            assert lr.claim_sites(nb) > 0, f"{slug} checks no claim: state its numbers with ae_helpers.claim"
-            assert breaks, f"{slug} has claims but no deliberate break in tests/lecture_breaks/l{slug[:2]}.py"
-            run = lr.run(path, "stand-in", tmp_path / "empty", breaks=tuple(breaks), strict=False)
-            assert run.error is None, f"{slug} with its breaks did not run to the end:\n{run.error}"
-            assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
-            failed = run.failed_claims()
-            for brk in breaks:
-                for name in brk.claims:
-                    assert any(w.startswith(name) for w in failed), (
-                        f"break {brk.old!r} → {brk.new!r} should make '{name}' fail:\n{_report(run)}")
-            held = [c["what"] for c in run.claims if c["holds"]]
-            assert not held, f"no break makes these claims fail: {held}\n{_report(run)}"
-
-    Lecture.__name__ = Lecture.__qualname__ = f"TestLecture{slug[:2]}"
-    return Lecture
+#: Each lecture once, read at collection: path → notebook.
+LECTURES = {path: nbformat.read(path, as_version=4) for path in lr.lectures()}
 
 
-for _path in lr.lectures():
-    _cls = lecture_tests(_path)
-    globals()[_cls.__name__] = _cls
+def in_group(path, *marks):
+    """The lecture at ``path`` as a test parameter in the xdist group ``lecture-<stem>``: with
+    ``--dist loadgroup`` a lecture's runs stay on one worker, and lectures spread over workers."""
+    return pytest.param(path, marks=[pytest.mark.xdist_group(f"lecture-{path.stem}"), *marks], id=path.stem)
+
+
+BY_LECTURE = [in_group(path) for path in LECTURES]
+
+
+@pytest.mark.parametrize("path", BY_LECTURE)
+def test_runs_and_claims_hold_on_the_stand_in(path, tmp_path):
+    nb, slug = LECTURES[path], path.stem
+    run = lr.run(path, "stand-in", tmp_path / "empty")
+    assert run.error is None, f"{slug} failed on the stand-in:\n{run.error}\nclaims:\n{_report(run)}"
+    assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
+
+
+@pytest.mark.parametrize("path", [
+    in_group(path, pytest.mark.skipif(not (lr.dataset_of(nb) or lr.uses_faces(nb)),
+                                      reason="uses no 28×28 data set or faces"))
+    for path, nb in LECTURES.items()])
+def test_runs_and_claims_hold_on_real_data(path, tmp_path, tmp_path_factory):
+    nb, slug = LECTURES[path], path.stem
+    _needs_real_data()
+    run = lr.session_cache(tmp_path_factory).get(path, "real", lambda: lr.real_data_folder(tmp_path / "real"))
+    assert run.error is None, f"{slug} failed on real data:\n{run.error}\nclaims:\n{_report(run)}"
+    assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
+
+
+@pytest.mark.parametrize("path", BY_LECTURE)
+def test_every_claim_can_fail(path, tmp_path):
+    nb, slug = LECTURES[path], path.stem
+    breaks = breaks_for(slug)
+    assert lr.claim_sites(nb) > 0, f"{slug} checks no claim: state its numbers with ae_helpers.claim"
+    assert breaks, f"{slug} has claims but no deliberate break in tests/lecture_breaks/l{slug[:2]}.py"
+    run = lr.run(path, "stand-in", tmp_path / "empty", breaks=tuple(breaks), strict=False)
+    assert run.error is None, f"{slug} with its breaks did not run to the end:\n{run.error}"
+    assert len(run.claims) >= lr.claim_sites(nb), "some claim() calls were never reached"
+    failed = run.failed_claims()
+    for brk in breaks:
+        for name in brk.claims:
+            assert any(w.startswith(name) for w in failed), (
+                f"break {brk.old!r} → {brk.new!r} should make '{name}' fail:\n{_report(run)}")
+    held = [c["what"] for c in run.claims if c["holds"]]
+    assert not held, f"no break makes these claims fail: {held}\n{_report(run)}"
