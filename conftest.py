@@ -83,6 +83,6 @@ def pytest_collection_finish(session):
     for item in session.items:
         suffix = "@" + xdist_group(item)
         if not item.nodeid.endswith(suffix):
-            from _pytest.nodeid import NodeId
+            from _pytest.nodeid import NodeId     # pytest >= 9.2, where the suffix is missing
             item._id = NodeId.parse(item.nodeid + suffix)
         assert item.nodeid.endswith(suffix), f"cannot put {item.nodeid} in its xdist group"
