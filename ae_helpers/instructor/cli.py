@@ -22,8 +22,17 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from . import course as course_mod
+
+if TYPE_CHECKING:                       # names for the hints only
+    from nbgrader.apps.api import NbGraderAPI
+
+    from .parallel import Outcome
+
+#: How the commands report progress: ``print`` or a test's collector, called with one line.
+Say = Callable[[str], object]
 
 CONFIG_MARKER = "# ae-course course directory"
 CONFIG_TEMPLATE = '''"""nbgrader configuration of a course directory written by `ae-course init`.
@@ -44,14 +53,14 @@ c.CourseDirectory.course_id = {course_id!r}
 {exchange}'''
 
 
-def _course_dir(args) -> Path:
+def _course_dir(args: argparse.Namespace) -> Path:
     return Path(args.course or os.environ.get("AE_COURSE_DIR") or ".").resolve()
 
 
 # ----------------------------------------------------------------------------- init / release
 
 def init(target: Path, course_id: str = "autoencoders-latent-spaces", exchange: str | None = None,
-         say=print) -> Path:
+         say: Say = print) -> Path:
     """Set up ``target`` as a course directory (idempotent: an existing one is completed, never
     overwritten). Copies ``solutions/`` (the nbgrader source) and ``exercises/`` of every chapter of
     the installed course, writes ``nbgrader_config.py`` and creates the gradebook."""
@@ -89,7 +98,7 @@ def init(target: Path, course_id: str = "autoencoders-latent-spaces", exchange: 
     return target
 
 
-def _nbgrader_api(course_dir: Path, db_url: str | None = None):
+def _nbgrader_api(course_dir: Path, db_url: str | None = None) -> NbGraderAPI:
     """nbgrader's Python API on the course directory: in this process, so that releasing several
     chapters pays nbgrader's start-up (seconds of imports) once. ``db_url``: a gradebook other
     than the course's."""
@@ -104,7 +113,7 @@ def _nbgrader_api(course_dir: Path, db_url: str | None = None):
         return NbGraderAPI(coursedir=CourseDirectory(config=cfg, root=str(course_dir)), config=cfg)
 
 
-def release(course_dir: Path, chapters: list[str] | None = None, say=print,
+def release(course_dir: Path, chapters: list[str] | None = None, say: Say = print,
             db_url: str | None = None) -> list[Path]:
     """Generate ``exercises/<chapter>/`` from ``solutions/<chapter>/`` (default: every chapter there)
     and record it in the gradebook (the course's, or ``db_url``); return the released notebooks."""
@@ -131,7 +140,7 @@ def release(course_dir: Path, chapters: list[str] | None = None, say=print,
     return written
 
 
-def release_repository(chapters: list[str] | None = None, say=print) -> list[Path]:
+def release_repository(chapters: list[str] | None = None, say: Say = print) -> list[Path]:
     """A maintainer's step: regenerate this repository's ``exercises/`` from ``solutions/``, with a
     throwaway gradebook, so that nothing is left behind in the repository."""
     import tempfile
@@ -139,7 +148,9 @@ def release_repository(chapters: list[str] | None = None, say=print) -> list[Pat
         return release(course_mod.ROOT, chapters, say, db_url=f"sqlite:///{Path(tmp) / 'gradebook.db'}")
 
 
-def feedback(course_dir: Path, chapter: str, force: bool = False, say=print) -> list[Path]:
+def feedback(course_dir: Path, chapter: str, force: bool = False, say: Say = print) -> list[Path]:
+    """``nbgrader generate_feedback`` of ``chapter`` (``force``: again for every student); the
+    feedback pages, ``feedback/<student>/<chapter>/*.html``. nbgrader's errors are said, not raised."""
     from .report import course_config
     course_config(course_dir)
     proc = course_mod.run_nbgrader(["generate_feedback", chapter] + (["--force"] if force else []),
@@ -162,7 +173,7 @@ def _shard_arg(text: str) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
+def _sigterm_as_interrupt() -> Iterator[None]:
     """While grading, SIGTERM (a job scheduler, ``kill``) stops the run as Ctrl-C does: its
     nbgrader workers, in sessions of their own, are stopped too instead of grading on unseen."""
     import signal
@@ -186,6 +197,15 @@ def _parser() -> argparse.ArgumentParser:
                                 epilog="Details: INSTRUCTORS.md in the course repository.")
     p.add_argument("--course", metavar="DIR", help="course directory (default: $AE_COURSE_DIR or .)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_term_commands(sub)
+    _add_autograde(sub)
+    _add_grade_commands(sub)
+    _add_data(sub)
+    return p
+
+
+def _add_term_commands(sub: argparse._SubParsersAction) -> None:
+    """init, release, sync."""
     s = sub.add_parser("init", help="set up a course directory for a term")
     s.add_argument("dir", type=Path)
     s.add_argument("--course-id", default="autoencoders-latent-spaces", help="nbgrader course_id (exchange)")
@@ -195,6 +215,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--repo", action="store_true",
                    help="maintainers: regenerate this repository's exercises/ (no gradebook kept)")
     sub.add_parser("sync", help="maintainers: rewrite every notebook's Colab link, install block and metadata")
+
+
+def _add_autograde(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("autograde", help="autograde submitted/<student>/CHAPTER in parallel")
     s.add_argument("chapter")
     s.add_argument("--workers", type=int, default=None, help="parallel nbgrader processes (default: CPU count)")
@@ -207,6 +230,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--db-url", default=None, metavar="URL",
                    help="gradebook database, e.g. postgresql://user@host/db (default: $AE_GRADEBOOK_URL, "
                         "else c.CourseDirectory.db_url of nbgrader_config.py, else gradebook.db)")
+
+
+def _add_grade_commands(sub: argparse._SubParsersAction) -> None:
+    """feedback, export, report, doctor."""
     s = sub.add_parser("feedback", help="generate feedback pages for CHAPTER")
     s.add_argument("chapter")
     s.add_argument("--force", action="store_true")
@@ -217,6 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("chapter")
     s.add_argument("--out", type=Path, default=None, help="folder (default: <course>/reports)")
     sub.add_parser("doctor", help="check the environment (exit 1 if something required is missing)")
+
+
+def _add_data(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("data", help="data cache: fetch, where, pack for an offline machine, unpack there")
     data = s.add_subparsers(dest="action", required=True, metavar="ACTION")
     d = data.add_parser("fetch", help="download data sets once into the cache (default: all), then list it")
@@ -226,54 +256,91 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("archive", nargs="?", type=Path, help="output file (default ae_course_data.tar)")
     d = data.add_parser("unpack", help="unpack an archive made by `pack` into the cache")
     d.add_argument("archive", type=Path)
-    return p
+
+
+# ----------------------------------------------------------------------------- one function a command
+
+def _init(args: argparse.Namespace) -> int:
+    init(args.dir, args.course_id, args.exchange)
+    return 0
+
+
+def _release(args: argparse.Namespace) -> int:
+    if args.repo:
+        release_repository(args.chapters)
+    else:
+        release(_course_dir(args), args.chapters)
+    return 0
+
+
+def _sync(args: argparse.Namespace) -> int:
+    for path in course_mod.sync_notebooks():
+        print(f"updated {path.relative_to(course_mod.ROOT)}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import doctor
+    return doctor()
+
+
+def _data(args: argparse.Namespace) -> int:
+    from .doctor import data_command
+    return data_command(args.action, getattr(args, "names", None), getattr(args, "archive", None))
+
+
+def _autograde(args: argparse.Namespace) -> int:
+    from .parallel import autograde
+    course = _course_dir(args)
+    if args.workers is not None and args.workers < 1:
+        raise SystemExit("--workers must be at least 1")
+    with _sigterm_as_interrupt():
+        outcomes = autograde(course, args.chapter, args.workers, args.force, args.timeout,
+                             args.student_timeout, shard=args.shard, db_url=args.db_url)
+    print(_autograde_summary(outcomes, args.shard))
+    return 0
+
+
+def _autograde_summary(outcomes: list[Outcome], shard: tuple[int, int] | None) -> str:
+    """A line per student, then how many were graded and who needs attention."""
+    width = max([12, *(len(o.student) for o in outcomes)])
+    failed = [o.student for o in outcomes if o.status == "failed"]
+    return ("\n".join(o.line(width) for o in outcomes) + "\n"
+            + (f"shard {shard[0]}/{shard[1]}: " if shard else "")
+            + f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded"
+            + (f"; needing attention: {', '.join(failed)}" if failed else ""))
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    feedback(_course_dir(args), args.chapter, args.force)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .report import all_grades, export_csv
+    out = export_csv(all_grades(_course_dir(args), args.chapters or None), args.out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    png, md = write_report(_course_dir(args), args.chapter, args.out)
+    print(f"wrote {png}\nwrote {md}\n")
+    print(md.read_text())
+    return 0
+
+
+#: ``ae-course COMMAND``: the function that runs it, given the parsed arguments; its exit code.
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "init": _init, "release": _release, "sync": _sync, "autograde": _autograde, "feedback": _feedback,
+    "export": _export, "report": _report, "doctor": _doctor, "data": _data}
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``ae-course [--course DIR] COMMAND ...`` (``argv``: default ``sys.argv[1:]``); the exit code."""
     args = _parser().parse_args(argv)
-    cmd = args.command
-    if cmd == "init":
-        init(args.dir, args.course_id, args.exchange)
-    elif cmd == "release" and args.repo:
-        release_repository(args.chapters)
-    elif cmd == "sync":
-        for path in course_mod.sync_notebooks():
-            print(f"updated {path.relative_to(course_mod.ROOT)}")
-    elif cmd == "doctor":
-        from .doctor import doctor
-        return doctor()
-    elif cmd == "data":
-        from .doctor import data_command
-        return data_command(args.action, getattr(args, "names", None), getattr(args, "archive", None))
-    else:
-        course = _course_dir(args)
-        if cmd == "release":
-            release(course, args.chapters)
-        elif cmd == "autograde":
-            from .parallel import autograde
-            if args.workers is not None and args.workers < 1:
-                raise SystemExit("--workers must be at least 1")
-            with _sigterm_as_interrupt():
-                outcomes = autograde(course, args.chapter, args.workers, args.force, args.timeout,
-                                     args.student_timeout, shard=args.shard, db_url=args.db_url)
-            width = max([12, *(len(o.student) for o in outcomes)])
-            print("\n".join(o.line(width) for o in outcomes))
-            failed = [o.student for o in outcomes if o.status == "failed"]
-            print((f"shard {args.shard[0]}/{args.shard[1]}: " if args.shard else "")
-                  + f"{len(outcomes) - len(failed)} of {len(outcomes)} submissions graded"
-                  + (f"; needing attention: {', '.join(failed)}" if failed else ""))
-        elif cmd == "feedback":
-            feedback(course, args.chapter, args.force)
-        elif cmd == "export":
-            from .report import all_grades, export_csv
-            out = export_csv(all_grades(course, args.chapters or None), args.out)
-            print(f"wrote {out}")
-        elif cmd == "report":
-            from .report import write_report
-            png, md = write_report(course, args.chapter, args.out)
-            print(f"wrote {png}\nwrote {md}\n")
-            print(md.read_text())
-    return 0
+    return COMMANDS[args.command](args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import platform
 import sys
 import tarfile
 from pathlib import Path
+from typing import Callable
 
 from .. import config
 from .. import data as ae_data
@@ -55,61 +56,91 @@ def _lab_extension() -> tuple[bool, bool]:
     return installed, disabled
 
 
-def environment_checks() -> list[tuple[str, str, str]]:
+#: One line of the doctor: (level 'ok', 'warn' or 'FAIL', what was found, what to do or "").
+Check = tuple[str, str, str]
+
+
+def environment_checks() -> list[Check]:
     """(level, what, what to do) for every check; level is 'ok', 'warn' or 'FAIL'."""
-    out = []
+    return [_python_check(), _torch_check(), *_library_checks(), *_nbgrader_checks(), _kernel_check(),
+            *_grading_checks(), *_data_checks(), _fast_mode_check()]
+
+
+def _python_check() -> Check:
     py = sys.version_info
-    out.append(("ok" if py >= (3, 10) else "FAIL", f"python {platform.python_version()} ({sys.executable})",
-                "" if py >= (3, 10) else "install Python ≥ 3.10 and reinstall the course (pip install -e '.[dev]')"))
+    return ("ok" if py >= (3, 10) else "FAIL", f"python {platform.python_version()} ({sys.executable})",
+            "" if py >= (3, 10) else "install Python ≥ 3.10 and reinstall the course (pip install -e '.[dev]')")
+
+
+def _torch_check() -> Check:
+    """torch's version and the device it would train on."""
     torch_v = _version("torch")
     if torch_v is None:
-        out.append(("FAIL", "torch is not installed", "pip install -e '.[dev]' in the course repository"))
-    else:
-        from ..train import device_and_name
-        device, name = device_and_name()
-        gpu = device.type != "cpu"
-        out.append(("ok", f"torch {torch_v} ({device.type}: {name if gpu else 'no GPU'})", "" if gpu else
-                    "fine for grading (fast mode runs on CPU); full-mode training wants a GPU (Colab)"))
+        return ("FAIL", "torch is not installed", "pip install -e '.[dev]' in the course repository")
+    from ..train import device_and_name
+    device, name = device_and_name()
+    gpu = device.type != "cpu"
+    return ("ok", f"torch {torch_v} ({device.type}: {name if gpu else 'no GPU'})", "" if gpu else
+            "fine for grading (fast mode runs on CPU); full-mode training wants a GPU (Colab)")
+
+
+def _library_checks() -> list[Check]:
+    out = []
     for mod, why in (("numpy", "the course package"), ("matplotlib", "plots and reports"),
                      ("sklearn", "data sets"), ("skimage", "offline faces")):
         v = _version(mod)
         out.append(("ok", f"{mod} {v}", "") if v else ("FAIL", f"{mod} missing ({why})", "pip install -e '.[dev]'"))
+    return out
+
+
+def _nbgrader_checks() -> list[Check]:
+    """nbgrader's version, then its server extensions and JupyterLab extension."""
     nbg = _version("nbgrader")
     if nbg is None:
-        out.append(("FAIL", "nbgrader is not installed", "pip install -e '.[dev]' (the [dev] extra has nbgrader)"))
-    else:
-        major_minor = tuple(int(x) for x in nbg.split(".")[:2] if x.isdigit())
-        out.append(("ok" if major_minor >= (0, 9) else "FAIL", f"nbgrader {nbg}",
-                    "" if major_minor >= (0, 9) else "pip install 'nbgrader>=0.9'"))
-        ext = _server_extensions()
-        for name in ("formgrader", "assignment_list", "course_list", "validate_assignment"):
-            key = f"nbgrader.server_extensions.{name}"
-            on = ext.get(key, False)
-            out.append(("ok" if on else "warn", f"nbgrader server extension {name}: {'enabled' if on else 'disabled'}",
-                        "" if on else f"jupyter server extension enable --sys-prefix {key}"))
-        installed, disabled = _lab_extension()
-        level = "ok" if installed and not disabled else "warn"
-        out.append((level, "nbgrader JupyterLab extension: " + ("enabled" if installed and not disabled else
-                                                                "disabled" if installed else "not installed"),
-                    "" if level == "ok" else ("jupyter labextension enable @jupyter/nbgrader" if installed
-                                              else "pip install nbgrader (it ships the lab extension)")))
+        return [("FAIL", "nbgrader is not installed", "pip install -e '.[dev]' (the [dev] extra has nbgrader)")]
+    major_minor = tuple(int(x) for x in nbg.split(".")[:2] if x.isdigit())
+    out = [("ok" if major_minor >= (0, 9) else "FAIL", f"nbgrader {nbg}",
+            "" if major_minor >= (0, 9) else "pip install 'nbgrader>=0.9'")]
+    ext = _server_extensions()
+    for name in ("formgrader", "assignment_list", "course_list", "validate_assignment"):
+        key = f"nbgrader.server_extensions.{name}"
+        on = ext.get(key, False)
+        out.append(("ok" if on else "warn", f"nbgrader server extension {name}: {'enabled' if on else 'disabled'}",
+                    "" if on else f"jupyter server extension enable --sys-prefix {key}"))
+    installed, disabled = _lab_extension()
+    level = "ok" if installed and not disabled else "warn"
+    out.append((level, "nbgrader JupyterLab extension: " + ("enabled" if installed and not disabled else
+                                                            "disabled" if installed else "not installed"),
+                "" if level == "ok" else ("jupyter labextension enable @jupyter/nbgrader" if installed
+                                          else "pip install nbgrader (it ships the lab extension)")))
+    return out
+
+
+def _kernel_check() -> Check:
     try:
         from jupyter_client.kernelspec import KernelSpecManager
         KernelSpecManager().get_kernel_spec("python3")
-        out.append(("ok", "Jupyter kernel python3", ""))
+        return ("ok", "Jupyter kernel python3", "")
     except Exception as err:
-        out.append(("FAIL", f"no python3 Jupyter kernel ({type(err).__name__})",
-                    "pip install ipykernel && python -m ipykernel install --sys-prefix"))
+        return ("FAIL", f"no python3 Jupyter kernel ({type(err).__name__})",
+                "pip install ipykernel && python -m ipykernel install --sys-prefix")
+
+
+def _grading_checks() -> list[Check]:
+    """The bubblewrap sandbox and the fork server of grading kernels."""
     from .sandbox import INSTALL_HINT, available
     reason = available()
-    out.append(("ok", "grading sandbox: bubblewrap works (each grading kernel runs isolated)", "") if reason is None
-                else ("warn", f"grading sandbox off: {reason}",
-                      INSTALL_HINT if "not installed" in reason else "grading still works, guarded in-process only"))
-    out.append(("ok", "grading fork server: each kernel forked from one that imported torch once (about 0.5 s "
-                "instead of 5 per notebook)" if sys.platform == "linux" else
-                f"grading fork server: Linux only, every kernel starts from scratch on {sys.platform}", ""))
-    folder = config.data_dir()
-    out.append(("ok", f"data directory {folder}", ""))
+    return [("ok", "grading sandbox: bubblewrap works (each grading kernel runs isolated)", "") if reason is None
+            else ("warn", f"grading sandbox off: {reason}",
+                  INSTALL_HINT if "not installed" in reason else "grading still works, guarded in-process only"),
+            ("ok", "grading fork server: each kernel forked from one that imported torch once (about 0.5 s "
+             "instead of 5 per notebook)" if sys.platform == "linux" else
+             f"grading fork server: Linux only, every kernel starts from scratch on {sys.platform}", "")]
+
+
+def _data_checks() -> list[Check]:
+    """The data folder, then each data set: embedded, cached (and readable) or not."""
+    out = [("ok", f"data directory {config.data_dir()}", "")]
     for name in ae_data.NAMES:
         if name == "digits":
             out.append(("ok", "data digits: embedded in scikit-learn", ""))
@@ -125,13 +156,17 @@ def environment_checks() -> list[tuple[str, str, str]]:
                         f"({path.stat().st_size / 1e6:.1f} MB)", ""))
         except ae_data.CorruptCacheError as err:
             out.append(("FAIL", f"data {name}: {err}", f"delete {path} and run ae-course data fetch"))
-    fast = config.fast_mode()
-    out.append(("ok", f"fast mode {'ON' if fast else 'off'} (AE_FAST={os.environ.get('AE_FAST', '')!r}); "
-                "nbgrader always grades in fast mode", ""))
     return out
 
 
-def doctor(say=print) -> int:
+def _fast_mode_check() -> Check:
+    fast = config.fast_mode()
+    return ("ok", f"fast mode {'ON' if fast else 'off'} (AE_FAST={os.environ.get('AE_FAST', '')!r}); "
+            "nbgrader always grades in fast mode", "")
+
+
+def doctor(say: Callable[[str], object] = print) -> int:
+    """Run ``environment_checks`` and ``say`` one line each, then a verdict; 1 if a FAIL, else 0."""
     results = environment_checks()
     for level, what, fix in results:
         say(f"{level:<4}  {what}" + (f"  → {fix}" if fix else ""))
@@ -142,7 +177,7 @@ def doctor(say=print) -> int:
 
 # ----------------------------------------------------------------------------- data
 
-def fetch(names=None, say=print) -> list[str]:
+def fetch(names: list[str] | None = None, say: Callable[[str], object] = print) -> list[str]:
     """Download every data set (or ``names``) once into the cache; return the names that failed."""
     failed = []
     for name in names or list(ae_data.FETCHERS):
@@ -156,7 +191,7 @@ def fetch(names=None, say=print) -> list[str]:
     return failed
 
 
-def pack(archive: Path, say=print) -> Path:
+def pack(archive: Path, say: Callable[[str], object] = print) -> Path:
     """Pack every valid cache file into one tar archive (the .npz files are compressed already)."""
     files = []
     for name in ae_data.NAMES:
@@ -176,7 +211,7 @@ def pack(archive: Path, say=print) -> Path:
     return archive
 
 
-def unpack(archive: Path, say=print) -> list[Path]:
+def unpack(archive: Path, say: Callable[[str], object] = print) -> list[Path]:
     """Unpack a ``pack`` archive into the data directory; only ``<name>.npz`` of known data sets,
     each checked before it replaces the cache file."""
     archive = Path(archive)
@@ -211,7 +246,7 @@ def unpack(archive: Path, say=print) -> list[Path]:
     return written
 
 
-def where(say=print) -> list[Path]:
+def where(say: Callable[[str], object] = print) -> list[Path]:
     """Say where the data cache is and list its data set files with their sizes."""
     folder = config.data_dir()
     files = sorted(folder.glob("*.npz"))

@@ -42,6 +42,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .report import course_config, open_gradebook
 from .report import db_url as gradebook_url
@@ -61,6 +62,7 @@ class Outcome:
     message: str = ""
 
     def line(self, width: int = 12) -> str:
+        """One line of ``ae-course autograde``'s summary: student (padded to ``width``), score, status."""
         score = "" if self.score is None else f"{self.score:g}/{self.max_score:g}"
         status = {"graded": "ok", "skipped": "ok (graded before)", "failed": "FAILED"}[self.status]
         return f"{self.student:<{width}} {score:>9}  {status}" + (f": {self.message}" if self.message else "")
@@ -85,7 +87,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     return check_shard((int(m[1]), int(m[2])))
 
 
-def check_shard(shard) -> tuple[int, int]:
+def check_shard(shard: object) -> tuple[int, int]:
+    """``shard`` as a valid (K, N) of whole numbers, 1 ≤ K ≤ N; a ValueError that says what is
+    wrong otherwise (``shard`` may be anything: an unusable value is reported, not crashed on)."""
     try:
         k, n = (int(v) for v in shard)
     except (TypeError, ValueError):
@@ -300,7 +304,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def autograde(course_dir: Path, chapter: str, workers: int | None = None, force: bool = False,
-              timeout: int | None = None, student_timeout: float = 1800.0, say=print,
+              timeout: int | None = None, student_timeout: float = 1800.0, say: Callable[[str], object] = print,
               shard: tuple[int, int] | None = None, db_url: str | None = None) -> list[Outcome]:
     """Autograde every submission of ``chapter`` in ``course_dir`` with ``workers`` processes.
 
@@ -310,8 +314,10 @@ def autograde(course_dir: Path, chapter: str, workers: int | None = None, force:
     ``db_url``: the gradebook (default: ``report.db_url``: $AE_GRADEBOOK_URL, the course's
     ``c.CourseDirectory.db_url``, or its sqlite file).
     Returns one Outcome per student (of the shard), in student order.
+
+    Steps: ``_triage`` (what cannot or need not be graded), ``_grade`` (the workers, then
+    the students of a worker that stopped, alone), ``_results`` (what the gradebook now holds).
     """
-    from nbgrader.api import MissingEntry
     course_dir = Path(course_dir).resolve()
     if shard is not None:
         try:
@@ -323,72 +329,130 @@ def autograde(course_dir: Path, chapter: str, workers: int | None = None, force:
     if not subs:
         raise SystemExit(f"no submissions: expected {course_dir}/submitted/<student_id>/{chapter}/*.ipynb")
     mine = {s: nbs for s, nbs in subs.items() if in_shard(s, shard)}
-    tag = f"shard{shard[0]}of{shard[1]}-" if shard else ""
     if shard:
         say(f"shard {shard[0]}/{shard[1]}: {len(mine)} of the {len(subs)} submissions of {chapter}")
+    run = _Run(course_dir, chapter, subs, timeout, student_timeout,
+               f"shard{shard[0]}of{shard[1]}-" if shard else "", db_url, say)
+    outcomes, todo = _triage(run, mine, force)
+    errors = _grade(run, todo, workers, len(mine))
+    outcomes.update(_results(run, todo, errors, limit))
+    return [outcomes[s] for s in sorted(outcomes)]
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one ``autograde`` run shares."""
+
+    course_dir: Path
+    chapter: str
+    subs: dict[str, list[Path]]     # every student's submitted notebooks, of every shard
+    timeout: int | None
+    student_timeout: float
+    tag: str                        # prefix of the worker logs' names
+    db_url: str | None
+    say: Callable[[str], object]
+
+    @property
+    def log_dir(self) -> Path:
+        return self.course_dir / "logs" / "autograde" / self.chapter
+
+    def round(self, shares: list[list[str]], tag: str) -> list[tuple[list[str], str, bool]]:
+        """``_run_round`` of ``shares``, logs named ``<self.tag><tag><i>.log``."""
+        return _run_round(self.course_dir, self.chapter, shares, sorted(self.subs), self.log_dir, self.timeout,
+                          self.student_timeout, self.tag + tag, self.db_url)
+
+
+def _triage(run: _Run, mine: dict[str, list[Path]], force: bool) -> tuple[dict[str, Outcome], list[str]]:
+    """(outcomes of the students not to grade, students to grade); every student of ``mine``
+    is created in the gradebook first. SystemExit if the chapter is not released."""
+    from nbgrader.api import MissingEntry
     outcomes: dict[str, Outcome] = {}
-    with open_gradebook(course_dir, url=db_url) as gb:
+    todo = []
+    with open_gradebook(run.course_dir, url=run.db_url) as gb:
         try:
-            gb.find_assignment(chapter)
+            gb.find_assignment(run.chapter)
         except MissingEntry:
-            raise SystemExit(f"{chapter} is not released in this course's gradebook: "
-                             f"run `ae-course release {chapter}` first") from None
-        todo = []
+            raise SystemExit(f"{run.chapter} is not released in this course's gradebook: "
+                             f"run `ae-course release {run.chapter}` first") from None
         for student, notebooks in mine.items():
-            if _BAD_ID.search(student):
-                outcomes[student] = Outcome(student, "failed", message="student id has a space, comma, "
-                                            "slash or glob character: rename the folder")
-                continue
-            _ensure_student(gb, student)
-            if not notebooks:
-                outcomes[student] = Outcome(student, "failed", message=f"no .ipynb in submitted/{student}/{chapter}")
-                continue
-            if not force and _graded(gb, course_dir, chapter, student, notebooks):
-                outcomes[student] = Outcome(student, "skipped", *_score(gb, chapter, student),
-                                            message=_manual_note(gb, chapter, student))
-                continue
-            problems = [p for p in map(notebook_problem, notebooks) if p]
-            if problems:
-                _record_zero(gb, course_dir, chapter, student)
-                outcomes[student] = Outcome(student, "failed", *_score(gb, chapter, student),
-                                            message="; ".join(problems) + " — scored 0, fix the file and re-run")
-                continue
-            todo.append(student)
-    everyone = sorted(subs)
-    log_dir = course_dir / "logs" / "autograde" / chapter
+            outcome = _not_to_grade(gb, run, student, notebooks, force)
+            if outcome is None:
+                todo.append(student)
+            else:
+                outcomes[student] = outcome
+    return outcomes, todo
+
+
+def _not_to_grade(gb, run: _Run, student: str, notebooks: list[Path], force: bool) -> Outcome | None:
+    """The outcome of a submission that is not to be graded (a bad id, no notebook, graded
+    before, a file that is no notebook: scored 0), or None to grade it."""
+    if _BAD_ID.search(student):
+        return Outcome(student, "failed", message="student id has a space, comma, "
+                       "slash or glob character: rename the folder")
+    _ensure_student(gb, student)
+    if not notebooks:
+        return Outcome(student, "failed", message=f"no .ipynb in submitted/{student}/{run.chapter}")
+    if not force and _graded(gb, run.course_dir, run.chapter, student, notebooks):
+        return Outcome(student, "skipped", *_score(gb, run.chapter, student),
+                       message=_manual_note(gb, run.chapter, student))
+    problems = [p for p in map(notebook_problem, notebooks) if p]
+    if problems:
+        _record_zero(gb, run.course_dir, run.chapter, student)
+        return Outcome(student, "failed", *_score(gb, run.chapter, student),
+                       message="; ".join(problems) + " — scored 0, fix the file and re-run")
+    return None
+
+
+def _grade(run: _Run, todo: list[str], workers: int | None, n_mine: int) -> dict[str, str]:
+    """Grade ``todo`` in ``workers`` shares, then alone each student whose worker stopped
+    without saying why; return student → error nbgrader logged (or why grading stopped)."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     if todo:
-        say(f"grading {len(todo)} submission(s) of {chapter} with {workers} worker(s); "
-            f"{len(mine) - len(todo)} skipped or not gradable; logs in {log_dir}")
+        run.say(f"grading {len(todo)} submission(s) of {run.chapter} with {workers} worker(s); "
+                f"{n_mine - len(todo)} skipped or not gradable; logs in {run.log_dir}")
     shares = [todo[i::workers] for i in range(workers) if todo[i::workers]]
     errors: dict[str, str] = {}
     retry: list[str] = []
-    for share, log, finished in _run_round(course_dir, chapter, shares, everyone, log_dir, timeout,
-                                           student_timeout, f"{tag}worker", db_url):
+    for share, log, finished in run.round(shares, "worker"):
         for student in share:
-            err = _error_from_log(log, student, chapter)
+            err = _error_from_log(log, student, run.chapter)
             if err:
                 errors[student] = err
             else:
                 retry.append(student)
     if retry:   # a worker died, ran out of time or gave up: grade its unfinished students one by one
-        with open_gradebook(course_dir, url=db_url) as gb:
-            retry = [s for s in retry if not _graded(gb, course_dir, chapter, s, subs[s])]
-        if retry:
-            say(f"re-grading alone, after their worker stopped: {', '.join(retry)}")
-        for share, log, finished in _run_round(course_dir, chapter, [[s] for s in retry], everyone, log_dir,
-                                               timeout, student_timeout, f"{tag}alone-", db_url) if retry else []:
-            student = share[0]
-            errors[student] = _error_from_log(log, student, chapter) or (
-                "" if finished else f"grading stopped after {student_timeout:g} s (whole-submission limit) "
-                                    "or its worker died (memory?)")
-    with open_gradebook(course_dir, url=db_url) as gb:
+        errors.update(_grade_alone(run, retry))
+    return errors
+
+
+def _grade_alone(run: _Run, retry: list[str]) -> dict[str, str]:
+    """Grade each student of ``retry`` not graded yet in a worker of its own; student → error
+    ("" when its worker finished without one)."""
+    with open_gradebook(run.course_dir, url=run.db_url) as gb:
+        retry = [s for s in retry if not _graded(gb, run.course_dir, run.chapter, s, run.subs[s])]
+    if not retry:
+        return {}
+    run.say(f"re-grading alone, after their worker stopped: {', '.join(retry)}")
+    errors = {}
+    for share, log, finished in run.round([[s] for s in retry], "alone-"):
+        student = share[0]
+        errors[student] = _error_from_log(log, student, run.chapter) or (
+            "" if finished else f"grading stopped after {run.student_timeout:g} s (whole-submission limit) "
+                                "or its worker died (memory?)")
+    return errors
+
+
+def _results(run: _Run, todo: list[str], errors: dict[str, str], limit: int | None) -> dict[str, Outcome]:
+    """The outcome of each student of ``todo``, from the gradebook: graded (with notes on
+    stopped cells, a dead kernel, points left to grade by hand) or failed (with its error)."""
+    outcomes = {}
+    with open_gradebook(run.course_dir, url=run.db_url) as gb:
         for student in todo:
-            if _graded(gb, course_dir, chapter, student, subs[student]):
-                outcomes[student] = Outcome(student, "graded", *_score(gb, chapter, student),
-                                            message=_join(_notes(course_dir, chapter, student, limit),
-                                                          _manual_note(gb, chapter, student)))
+            if _graded(gb, run.course_dir, run.chapter, student, run.subs[student]):
+                outcomes[student] = Outcome(student, "graded", *_score(gb, run.chapter, student),
+                                            message=_join(_notes(run.course_dir, run.chapter, student, limit),
+                                                          _manual_note(gb, run.chapter, student)))
             else:
                 outcomes[student] = Outcome(student, "failed", message=(errors.get(student) or
-                                            "not graded (see the worker log)") + f" [log: {log_dir}]")
-    return [outcomes[s] for s in sorted(outcomes)]
+                                            "not graded (see the worker log)") + f" [log: {run.log_dir}]")
+    return outcomes
