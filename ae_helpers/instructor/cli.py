@@ -65,6 +65,29 @@ def init(target: Path, course_id: str = "autoencoders-latent-spaces", exchange: 
     overwritten). Copies ``solutions/`` (the nbgrader source) and ``exercises/`` of every chapter of
     the installed course, writes ``nbgrader_config.py`` and creates the gradebook."""
     target = Path(target).resolve()
+    existing = _existing_course(target)
+    chapters = course_mod.chapters_in(course_mod.ROOT)
+    if not chapters:
+        raise SystemExit(f"no solutions/ found beside the installed package ({course_mod.ROOT}): install the "
+                         "course from its repository (pip install -e .)")
+    target.mkdir(parents=True, exist_ok=True)
+    if not existing:
+        _write_config(target / "nbgrader_config.py", course_id, exchange)
+        say(f"wrote {target / 'nbgrader_config.py'}")
+    else:
+        say(f"{target} is already a course directory: adding what is missing")
+    _copy_missing_chapters(target, chapters, say)
+    (target / "submitted").mkdir(exist_ok=True)
+    from .report import open_gradebook
+    with open_gradebook(target):
+        pass
+    say(f"course directory ready: {target}\nnext: cd {target} && ae-course release")
+    return target
+
+
+def _existing_course(target: Path) -> bool:
+    """Whether ``target`` is a course directory already; SystemExit if it is a file or a folder
+    with other things in it."""
     if target.exists() and not target.is_dir():
         raise SystemExit(f"{target} is a file, not a folder: choose a new folder for the course")
     config = target / "nbgrader_config.py"
@@ -72,30 +95,25 @@ def init(target: Path, course_id: str = "autoencoders-latent-spaces", exchange: 
     if target.exists() and any(target.iterdir()) and not existing:
         raise SystemExit(f"{target} is not empty and not an ae-course directory: choose a new or empty "
                          "folder (ae-course never mixes a course into other files)")
-    chapters = course_mod.chapters_in(course_mod.ROOT)
-    if not chapters:
-        raise SystemExit(f"no solutions/ found beside the installed package ({course_mod.ROOT}): install the "
-                         "course from its repository (pip install -e .)")
-    target.mkdir(parents=True, exist_ok=True)
-    if not existing:
-        exch = f"c.Exchange.root = {exchange!r}\n" if exchange else "# c.Exchange.root = '/srv/nbgrader/exchange'\n"
-        config.write_text(CONFIG_TEMPLATE.format(marker=CONFIG_MARKER, course_id=course_id, exchange=exch,
-                                                 repo_config=str(course_mod.ROOT / "nbgrader_config.py")))
-        say(f"wrote {config}")
-    else:
-        say(f"{target} is already a course directory: adding what is missing")
+    return existing
+
+
+def _write_config(config: Path, course_id: str, exchange: str | None) -> None:
+    """The course directory's ``nbgrader_config.py`` (``CONFIG_TEMPLATE``)."""
+    exch = f"c.Exchange.root = {exchange!r}\n" if exchange else "# c.Exchange.root = '/srv/nbgrader/exchange'\n"
+    config.write_text(CONFIG_TEMPLATE.format(marker=CONFIG_MARKER, course_id=course_id, exchange=exch,
+                                             repo_config=str(course_mod.ROOT / "nbgrader_config.py")))
+
+
+def _copy_missing_chapters(target: Path, chapters: list[str], say: Say) -> None:
+    """Copy ``solutions/<chapter>`` and ``exercises/<chapter>`` of the installed course that
+    ``target`` does not have yet."""
     for sub in ("solutions", "exercises"):
         for chapter in chapters:
             src, dst = course_mod.ROOT / sub / chapter, target / sub / chapter
             if src.is_dir() and not dst.exists():
                 shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
                 say(f"copied {sub}/{chapter}")
-    (target / "submitted").mkdir(exist_ok=True)
-    from .report import open_gradebook
-    with open_gradebook(target):
-        pass
-    say(f"course directory ready: {target}\nnext: cd {target} && ae-course release")
-    return target
 
 
 def _nbgrader_api(course_dir: Path, db_url: str | None = None) -> NbGraderAPI:
