@@ -8,8 +8,10 @@ folder). Lectures are executed in fast mode by the same runner as the tests
 (``tests/lecture_runner.py``, loaded from its file), on real Fashion-MNIST where
 ``../shared/data/fashion_mnist.npz`` or the data cache (``$AE_DATA_DIR``, else
 ``~/.cache/ae_course``) has it, else on the embedded stand-ins. Exercises are the student copies
-of ``exercises/`` (never ``solutions/``), shown unexecuted. Sphinx with myst-nb then renders
-the notebooks as they are; nothing is fetched from the internet, at build time or when reading.
+of ``exercises/`` (never ``solutions/``), shown unexecuted. The page ``api.html`` is what a
+notebook may call (``site/api_page.py``: the runtime's docstrings, through Sphinx's autodoc).
+Sphinx with myst-nb then renders the notebooks as they are; nothing is fetched from the
+internet, at build time or when reading.
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ import time
 from pathlib import Path
 
 import nbformat
+
+import api_page
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "site"
@@ -46,25 +50,29 @@ def course_map() -> str:
 
 
 def index_page() -> str:
-    """Markdown of the home page: the README's opening sentences, the course map, the toctrees."""
+    """Markdown of the home page: the README's opening sentences, the course map, a link to the
+    API page, the toctrees."""
     intro = (ROOT / "README.md").read_text(encoding="utf-8").split("\n\n")[1]
     slugs = chapters()
     lectures = "\n".join(f"lectures/{s}" for s in slugs)
     exercises = "\n".join(f"exercises/{s}/{s}" for s in slugs)
     return (f"# Autoencoders & latent spaces\n\n{intro}\n\n{course_map()}\n\n"
             "Lectures are shown executed in fast mode; exercises are the student copies, to be run "
-            "in JupyterLab or on Colab.\n\n"
+            "in JupyterLab or on Colab. "
+            f"[{api_page.TITLE}]({api_page.NAME}.rst): the helpers of `ae_helpers` and their documentation.\n\n"
             f"```{{toctree}}\n:hidden:\n:caption: Lectures\n\n{lectures}\n```\n\n"
-            f"```{{toctree}}\n:hidden:\n:caption: Exercises\n\n{exercises}\n```\n")
+            f"```{{toctree}}\n:hidden:\n:caption: Exercises\n\n{exercises}\n```\n\n"
+            f"```{{toctree}}\n:hidden:\n:caption: Reference\n\n{api_page.NAME}\n```\n")
 
 
 def stage(source: Path, executed: Path) -> None:
-    """Lay out the Sphinx source: ``index.md``, ``lectures/<slug>.ipynb`` (from ``executed``)
-    and ``exercises/<slug>/<slug>.ipynb`` (the student copies), as in the repository."""
+    """Lay out the Sphinx source: ``index.md``, ``api.rst``, ``lectures/<slug>.ipynb`` (from
+    ``executed``) and ``exercises/<slug>/<slug>.ipynb`` (the student copies), as in the repository."""
     if source.exists():
         shutil.rmtree(source)
     (source / "lectures").mkdir(parents=True)
     (source / "index.md").write_text(index_page(), encoding="utf-8")
+    (source / f"{api_page.NAME}.rst").write_text(api_page.page(), encoding="utf-8")
     for slug in chapters():
         lecture = executed / f"{slug}.ipynb"
         if not lecture.exists():

@@ -9,7 +9,10 @@ reads the pages from a small local HTTP server (a canvas may read back only same
 and checks, on every lecture page: figures loaded and not blank, maths rendered by the local
 MathJax (no raw TeX left in the text), no error output; on every page: no broken internal link,
 nothing fetched from another host, no ``solutions/``; the home page lists the 9 lectures and 9
-exercises with the README's Colab links; search finds "ELBO". It prints the build time and the
+exercises with the README's Colab links; search finds "ELBO" and ``apply_in_batches``. The API
+page (``api.html``, issue 13) is linked from the home page and documents exactly the student
+runtime: every name of ``ae_helpers.__all__`` and every public definition of its four modules
+with its docstring's first line, nothing of ``ae_helpers.instructor``. It prints the build time and the
 pages and figures it counted, and keeps screenshots of two pages (``AE_BROWSER_SCREENSHOTS=DIR``,
 else the module's temporary folder).
 
@@ -19,8 +22,12 @@ it fails instead.
 from __future__ import annotations
 
 import functools
+import html as html_text
 import http.server
+import importlib
+import inspect
 import os
+import pkgutil
 import re
 import subprocess
 import sys
@@ -33,6 +40,8 @@ from urllib.parse import unquote, urldefrag, urlsplit
 import nbformat
 import pytest
 
+import ae_helpers
+import ae_helpers.instructor
 import lecture_runner as lr
 from ae_helpers.instructor import course
 from test_browser import _find, _missing
@@ -161,6 +170,94 @@ def test_every_page(built, check):
                          if what in text]
     assert not problems, f"{len(problems)} problems ({check}):\n" + "\n".join(problems[:30])
     print(f"\n{check}: {len(pages(html))} pages checked")
+
+
+# --------------------------------------------------------------------------- the API page (issue 13)
+
+#: The pages of the site: the home page, the index, search, the API page, a page per lecture and per exercise.
+PAGES = 4 + 2 * len(course.CHAPTERS)
+
+
+def _article_text(page: Path) -> str:
+    """The text of ``page``'s article, tags dropped, entities decoded, whitespace collapsed and
+    Sphinx's curly quotes made straight again."""
+    article = page.read_text(encoding="utf-8").split("<article", 1)[1].split(">", 1)[1].split("</article>", 1)[0]
+    text = html_text.unescape(re.sub(r"<[^>]+>", "", article))
+    return " ".join(text.translate(str.maketrans("‘’“”", "''\"\"")).split())
+
+
+def _first_line(obj) -> str:
+    """The first line of ``obj``'s docstring as the page shows it (roles and literals as text)."""
+    line = inspect.getdoc(obj).splitlines()[0]
+    line = re.sub(r":(func|meth):`~?([^`]+)`", r"\2()", line)
+    line = re.sub(r":\w+:`~?([^`]+)`", r"\1", line).replace("``", "")
+    return " ".join(line.split())
+
+
+def _defined_in(module, name: str, obj) -> bool:
+    """Whether ``name`` is a public function or class that ``module`` defines (not imports)."""
+    return (not name.startswith("_") and (inspect.isfunction(obj) or inspect.isclass(obj))
+            and obj.__module__ == module.__name__)
+
+
+def runtime_definitions() -> dict[str, object]:
+    """What the API page must document: ``ae_helpers.<name>`` for every name of ``__all__``
+    and ``ae_helpers.<module>.<name>`` for every public function and class defined in one of
+    the four modules."""
+    found = {f"ae_helpers.{name}": getattr(ae_helpers, name) for name in ae_helpers.__all__}
+    for module in (importlib.import_module(f"ae_helpers.{m}") for m in ae_helpers.MODULES):
+        found.update({f"{module.__name__}.{name}": obj for name, obj in vars(module).items()
+                      if _defined_in(module, name, obj)})
+    return found
+
+
+def instructor_names() -> set[str]:
+    """The public functions and classes of ``ae_helpers.instructor`` whose names are not plain
+    words (an underscore or a capital inside: ``release_repository``, ``ForkedKernelManager``)."""
+    names = set()
+    for info in pkgutil.iter_modules(ae_helpers.instructor.__path__):
+        if info.name == "__main__":     # importing it runs the command line
+            continue
+        module = importlib.import_module(f"ae_helpers.instructor.{info.name}")
+        names |= {name for name, obj in vars(module).items()
+                  if _defined_in(module, name, obj) and ("_" in name or name[1:] != name[1:].lower())}
+    return names
+
+
+def api_page_problems(html: Path) -> list[str]:
+    """What is wrong with the API page of the site built in ``html`` (empty: nothing)."""
+    api = html / "api.html"
+    if not api.is_file():
+        return ["the site has no api.html"]
+    problems = []
+    if len(pages(html)) != PAGES:
+        problems.append(f"{len(pages(html))} pages, not {PAGES}: {[str(p.relative_to(html)) for p in pages(html)]}")
+    home = (html / "index.html").read_text(encoding="utf-8").split("<article", 1)[1]
+    if not re.search(r'<a [^>]*href="api.html"', home):
+        problems.append("the home page's text does not link api.html")
+    ids, text = _parse(api).ids, _article_text(api)
+    for name, obj in runtime_definitions().items():
+        anchor = f"module-{name}" if inspect.ismodule(obj) else name
+        if anchor not in ids:
+            problems.append(f"{name} is not documented (no #{anchor})")
+        if _first_line(obj) not in text:
+            problems.append(f"{name}: its docstring's first line {_first_line(obj)!r} is not on the page")
+    shown = {i.removeprefix("module-") for i in ids if i.startswith(("ae_helpers", "module-ae_helpers"))}
+    extra = sorted(i for i in shown if i.split(".")[1:2] and i.split(".")[1] not in ae_helpers.__all__)
+    problems += [f"{i} is documented but is not in ae_helpers.__all__" for i in extra]
+    if "ae_helpers.instructor" in text:
+        problems.append("the page names ae_helpers.instructor")
+    problems += [f"the page names {name} of ae_helpers.instructor" for name in sorted(instructor_names())
+                 if re.search(rf"\b{name}\b", text)]
+    return problems
+
+
+@pytest.mark.browser
+@pytest.mark.notebooks
+def test_api_page_documents_exactly_the_student_runtime(built):
+    problems = api_page_problems(built[0])
+    assert not problems, f"{len(problems)} problems with the API page:\n" + "\n".join(problems[:30])
+    print(f"\napi.html documents {len(runtime_definitions())} names; {len(pages(built[0]))} pages")
 
 
 # --------------------------------------------------------------------------- in the browser
@@ -298,13 +395,14 @@ def test_home_page_is_the_course_map(served, chromium):
         assert student == [0, True], f"exercise {slug} is not the unexecuted student copy: {student}"
 
 
+@pytest.mark.parametrize("query, page", [("ELBO", "lectures/06_vae_elbo.html"), ("apply_in_batches", "api.html")])
 @pytest.mark.browser
 @pytest.mark.notebooks
-def test_search_finds_the_elbo(served, chromium):
-    chromium.get(f"{served}search.html?q=ELBO")
+def test_search_finds(served, chromium, query, page):
+    chromium.get(f"{served}search.html?q={query}")
     deadline = time.monotonic() + 30
     found = []
     while time.monotonic() < deadline and not found:
         found = chromium.execute_script("return [...document.querySelectorAll('#search-results a')].map(a => a.href);")
         time.sleep(0.25)
-    assert any(h.split("#")[0].endswith("lectures/06_vae_elbo.html") for h in found), found
+    assert any(urlsplit(h).path == urlsplit(f"{served}{page}").path for h in found), found
