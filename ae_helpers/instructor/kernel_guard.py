@@ -29,6 +29,7 @@ import os
 import posixpath
 import stat
 import sys
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:                       # names for the hints only: nothing more runs in the kernel
@@ -130,6 +131,8 @@ PATH_EVENTS = {"open": 1, "os.rename": 2, "os.link": 2, "os.symlink": 2, "os.rem
                "os.truncate": 1, "os.chmod": 1, "os.chown": 1, "os.listdir": 1, "os.scandir": 1,
                "os.utime": 1, "os.mkdir": 1, "sqlite3.connect": 1, "shutil.copyfile": 2,
                "shutil.copytree": 2, "shutil.move": 2, "shutil.rmtree": 1}
+#: Audit events that hand out every live object (and with them the hook's own closures).
+OBJECT_LIST_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents"})
 #: libc functions that would open files or start processes behind the hook's back.
 NATIVE = frozenset({"open", "open64", "openat", "openat64", "fopen", "fopen64", "freopen", "creat",
                     "system", "popen", "fork", "vfork", "execv", "execve", "execvp", "execl", "execlp",
@@ -146,9 +149,12 @@ def fence(private: list[str], own: str) -> None:
     ``os``, ``posixpath`` or ``stat`` (which resolving uses), every path event is denied.
 
     The rules are built here, before any student code runs, as closures over the functions and
-    values of this moment: the audit hook keeps them whatever is replaced later."""
+    values of this moment, tables included (read-only copies: emptying this module's tables
+    later, reachable from the guard's methods, changes nothing): the audit hook keeps them
+    whatever is replaced later. The garbage collector's object lists, which would reach those
+    closures, are denied too."""
     denied = _event_rule(_path_rule(private, own), _os_replaced())
-    watched = PROCESS_EVENTS | set(PATH_EVENTS) | {"ctypes.dlsym"}
+    watched = frozenset(PROCESS_EVENTS | set(PATH_EVENTS) | OBJECT_LIST_EVENTS | {"ctypes.dlsym"})
 
     def hook(event, args):
         if event not in watched:          # the hook sees every audit event: leave others at once
@@ -207,19 +213,23 @@ def _os_replaced() -> Callable[[], bool]:
 def _event_rule(path_denied: Callable[[str, Any], str | None],
                 patched: Callable[[], bool]) -> Callable[[str, tuple], str | None]:
     """``denied(event, args)``: why the audit event is denied (a process, a native function, a
-    path), or None."""
+    path, the list of live objects), or None. Holds read-only copies of the tables."""
+    process_events, object_events, native = PROCESS_EVENTS, OBJECT_LIST_EVENTS, NATIVE
+    path_events = MappingProxyType(dict(PATH_EVENTS))
 
     def denied(event: str, args) -> str | None:
-        if event in PROCESS_EVENTS:
+        if event in process_events:
             return "new processes"
+        if event in object_events:
+            return "the list of live objects"
         if event == "ctypes.dlsym":
             name = args[1] if isinstance(args[1], str) else ""
-            return "native functions" if name in NATIVE or name.startswith(("Py", "_Py")) else None
-        if event not in PATH_EVENTS:
+            return "native functions" if name in native or name.startswith(("Py", "_Py")) else None
+        if event not in path_events:
             return None
         if patched():
             return "paths, now that os functions were replaced"
-        for arg in args[:PATH_EVENTS[event]]:
+        for arg in args[:path_events[event]]:
             reason = path_denied(event, arg)
             if reason:
                 return reason

@@ -126,6 +126,12 @@ ROUTES = {
     "C API": "ctypes.pythonapi.PySys_AddAuditHook",
     "sqlite gradebook": "sqlite3.connect(course / 'gradebook.db').execute('select 1').fetchall()",
     "another student": "(course / 'submitted' / 'bob' / 'ch' / 'ch.ipynb').read_text()",
+    "fence tables emptied": "guard_globals()['PATH_EVENTS'].clear() or secret.read_text()",
+    "fence tables rebound": ("guard_globals().update(PROCESS_EVENTS=frozenset(), PATH_EVENTS={}) or "
+                             "subprocess.run(['cat', str(secret)], capture_output=True, text=True).stdout"),
+    "closures via gc": ("[setattr(c, 'cell_contents', frozenset()) for f in __import__('gc').get_objects() "
+                        "if getattr(f, '__name__', '') == 'denied' for c in f.__closure__ "
+                        "if isinstance(c.cell_contents, frozenset)] and secret.read_text()"),
     "readlink replaced": ("setattr(os, 'readlink', lambda *a, **k: (_ for _ in ()).throw(OSError())) or "
                           "pathlib.Path('soft2.txt').read_text()"),
 }
@@ -141,6 +147,10 @@ def attempt(route):
         return repr(error)
     finally:
         os.chdir(start)
+def guard_globals():
+    import builtins
+    guard = next(v for v in vars(builtins).values() if type(v).__name__ == "Guard")
+    return guard.restore.__func__.__globals__
 """
 
 
