@@ -210,7 +210,7 @@ def component_grid(components: Array, image_shape: Sequence[int] | None, n: int 
     """Signed components (e.g. eigenfaces) as images, red > 0 > blue, white at 0.
 
     components: (K, H·W) or (K, H, W), any sign; the first ``n`` are drawn, each divided by
-    its own largest |value| so that every tile spans [-1, 1]. ``titles``: one short label per
+    its own largest ``abs(value)`` so that every tile spans [-1, 1]. ``titles``: one short label per
     drawn component, written above its tile. Returns the Figure.
     """
     x = _images(components, image_shape, "components")[:n]
@@ -241,7 +241,7 @@ def component_grid(components: Array, image_shape: Sequence[int] | None, n: int 
 
 def loss_curves(history: History, ax: Axes | None = None, log: bool = False,
                 terms: str | Sequence[str] | None = None) -> Figure:
-    """Loss per epoch from a :class:`ae_helpers.train.History`.
+    """Loss per epoch from a :class:`ae_helpers.History`.
 
     The training loss is solid, the validation loss (if recorded) dashed in the same colour.
     terms: None (the loss only), "all" (every logged term) or a list of term names.
@@ -568,10 +568,12 @@ def latent_traversal(decode: Decode, image_shape: Sequence[int], z0: Array,
     decode: z (N, d) float32 CPU tensor → images (N, H, W), (N, 1, H, W) or (N, H·W), values in
         [0, 1] (apply the sigmoid to logits; move z to the model's device inside decode). The
         sliders call it with N = 1 under ``torch.no_grad()``.
-    image_shape: (H, W). z0: the start code, (d,) or (1, d), e.g. the posterior mean of an image.
-    dims: the latents that get a slider (default: all). activity: optional (d,) score per latent
-        (e.g. its KL in nats, ``activity_name="KL"``); then the sliders are ordered by it, most
-        active first, each labelled with its score, and ``k`` keeps the k most active.
+    image_shape: (H, W).
+    z0: the start code, (d,) or (1, d), e.g. the posterior mean of an image.
+    dims: the latents that get a slider (default: all).
+    activity: optional (d,) score per latent (e.g. its KL in nats, ``activity_name="KL"``); then
+        the sliders are ordered by it, most active first, each labelled with its score, and ``k``
+        keeps the k most active.
     span: each slider runs over [−span, span] (prior standard deviations), widened to reach z0.
     n_steps: columns of the static traversal grid.
 

@@ -76,7 +76,7 @@ def render(shape: str, cx: float, cy: float, radius: float, size: int = 16,
 
     ``radius`` is half the side of a square, the larger semi-axis of an ellipse (the other is
     0.6·radius, lying along y) or the circumradius of an upward triangle. Coordinates run from
-    0 (left / top edge) to ``size``. Each pixel is the fraction of its ``oversample``² sub-pixels
+    0 (left / top edge) to ``size``. Each pixel is the fraction of its ``oversample ** 2`` sub-pixels
     inside the shape.
     """
     if shape not in SHAPES:

@@ -279,7 +279,7 @@ def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_ep
     progress: show a tqdm progress bar (default: on, off while nbgrader grades).
     schedule: None (default: constant lr) or "warmup-cosine": the lr rises linearly over the
         first ``warmup`` fraction of all optimiser steps, then decays to 0 by a cosine over the
-        rest (:func:`lr_factor`, stepped after every optimiser step). The run is then planned
+        rest (``ae_helpers.train.lr_factor``, stepped after every optimiser step). The run is then planned
         for ``epochs``: its quality is meant at the end, not at an earlier epoch. Opt-in, not
         yet the default (every chapter's numbers were measured without it). Measured with
         ``benchmarks/bench_fit.py --data fashion --schedule`` (Fashion-MNIST, 8,000 train / 2,000

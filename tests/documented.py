@@ -1,8 +1,8 @@
 """Shared test helper: which public definitions of a module lack a docstring or type hints.
 
-Used by ``tests/packaging/test_tooling_docs.py`` (the instructor tooling); the runtime's check in
-``tests/unit/test_public_surface.py`` can import it from here too (``from documented import
-undocumented``: ``tests/`` is on pytest's pythonpath).
+Used by ``tests/unit/test_public_surface.py`` (the student runtime) and
+``tests/packaging/test_tooling_docs.py`` (the instructor tooling): ``from documented import
+undocumented`` (``tests/`` is on pytest's pythonpath).
 """
 from __future__ import annotations
 

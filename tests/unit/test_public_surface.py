@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from documented import undocumented
 
 import ae_helpers
 
@@ -106,26 +107,6 @@ def test_every_setup_cell_asks_for_one_thread_in_fast_mode_before_the_device(pat
     setup = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
     assert "set_fast_mode_threads()" in setup and "DEVICE = get_device()" in setup, path.name
     assert setup.index("set_fast_mode_threads()") < setup.index("DEVICE = get_device()"), path.name
-
-
-def undocumented(path: Path) -> list[str]:
-    """Public functions/classes (and public methods of public classes) without a docstring or
-    without a type hint on an argument or the return."""
-    missing = []
-    for node in ast.parse(path.read_text(encoding="utf-8")).body:
-        items = [node]
-        if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-            items += [n for n in node.body if isinstance(n, ast.FunctionDef)]
-        for item in items:
-            if not isinstance(item, (ast.FunctionDef, ast.ClassDef)) or item.name.startswith("_"):
-                continue
-            if not ast.get_docstring(item):
-                missing.append(f"{item.name}: no docstring")
-            if isinstance(item, ast.FunctionDef):
-                args = [a for a in item.args.args + item.args.kwonlyargs if a.arg not in ("self", "cls")]
-                if item.returns is None or any(a.annotation is None for a in args):
-                    missing.append(f"{item.name}: hints incomplete")
-    return missing
 
 
 @pytest.mark.parametrize("module", RUNTIME)
