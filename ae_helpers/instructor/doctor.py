@@ -69,14 +69,14 @@ def environment_checks() -> list[Check]:
 def _python_check() -> Check:
     py = sys.version_info
     return ("ok" if py >= (3, 10) else "FAIL", f"python {platform.python_version()} ({sys.executable})",
-            "" if py >= (3, 10) else "install Python ≥ 3.10 and reinstall the course (pip install -e '.[dev]')")
+            "" if py >= (3, 10) else "install Python ≥ 3.10 and reinstall the course (pip install -e '.[instructor]')")
 
 
 def _torch_check() -> Check:
     """torch's version and the device it would train on."""
     torch_v = _version("torch")
     if torch_v is None:
-        return ("FAIL", "torch is not installed", "pip install -e '.[dev]' in the course repository")
+        return ("FAIL", "torch is not installed", "pip install -e '.[instructor]' in the course repository")
     from ..train import device_and_name
     device, name = device_and_name()
     gpu = device.type != "cpu"
@@ -89,7 +89,7 @@ def _library_checks() -> list[Check]:
     for mod, why in (("numpy", "the course package"), ("matplotlib", "plots and reports"),
                      ("sklearn", "data sets"), ("skimage", "offline faces")):
         v = _version(mod)
-        out.append(("ok", f"{mod} {v}", "") if v else ("FAIL", f"{mod} missing ({why})", "pip install -e '.[dev]'"))
+        out.append(("ok", f"{mod} {v}", "") if v else ("FAIL", f"{mod} missing ({why})", "pip install -e '.[instructor]'"))
     return out
 
 
@@ -97,7 +97,7 @@ def _nbgrader_checks() -> list[Check]:
     """nbgrader's version, then its server extensions and JupyterLab extension."""
     nbg = _version("nbgrader")
     if nbg is None:
-        return [("FAIL", "nbgrader is not installed", "pip install -e '.[dev]' (the [dev] extra has nbgrader)")]
+        return [("FAIL", "nbgrader is not installed", "pip install -e '.[instructor]' (the [instructor] extra has nbgrader)")]
     major_minor = tuple(int(x) for x in nbg.split(".")[:2] if x.isdigit())
     out = [("ok" if major_minor >= (0, 9) else "FAIL", f"nbgrader {nbg}",
             "" if major_minor >= (0, 9) else "pip install 'nbgrader>=0.9'")]

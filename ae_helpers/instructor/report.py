@@ -4,7 +4,7 @@ A *graded part* is one solution cell of a chapter (its ``grade_id``); its points
 the test cells ``test_<part>*`` (autograded) or of the answer cell itself (a manually graded
 markdown question). ``export_csv`` writes them as a table, ``write_report`` draws the score
 distribution of every part of a chapter so that an instructor sees which question the class
-failed. Needs nbgrader (the ``[dev]`` extra).
+failed. Needs nbgrader (the ``[instructor]`` extra).
 """
 from __future__ import annotations
 
@@ -87,6 +87,9 @@ def course_config(course_dir: Path) -> Config:
     return cfg
 
 
+#: The one cache of this module: (course_id, db_url) of each course config read, keyed by the
+#: file's path, modification time and size and ``$AE_GRADEBOOK_URL``, so that an edited config or
+#: another gradebook URL is read afresh (running a config costs a traitlets load per call otherwise).
 _configured: dict[tuple, tuple[str, str]] = {}
 
 
@@ -136,7 +139,7 @@ def open_gradebook(course_dir: Path, timeout: float | None = 60, url: str | None
         except ModuleNotFoundError as err:      # the database driver, e.g. psycopg for PostgreSQL
             package = _DRIVERS.get(err.name or "", err.name)
             raise SystemExit(f"the gradebook {_safe(target)} needs the Python module {err.name!r}: "
-                             f"pip install {package!r}" + (" (in the [dev] extra)" if err.name == "psycopg" else "")
+                             f"pip install {package!r}" + (" (in the [instructor] extra)" if err.name == "psycopg" else "")
                              ) from None
 
 
