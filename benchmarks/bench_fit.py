@@ -286,6 +286,18 @@ def fit_defaults() -> dict:
     return {"batch_size": params["batch_size"].default, "lr": params["lr"].default}
 
 
+def with_optimizer(model: nn.Module, fit_kwargs: dict) -> dict:
+    """``fit_kwargs`` with the benchmark's own keys turned into fit's ``optimizer``: ``fused_adam``
+    (True: fused Adam at the lr) and ``betas`` ((b1, b2) for Adam); fit's kwargs pass through."""
+    kwargs = dict(fit_kwargs)
+    fused, betas = kwargs.pop("fused_adam", False), kwargs.pop("betas", None)
+    if fused or betas:                               # evidence for a proposed default, see --help
+        lr = kwargs.get("lr", fit_defaults()["lr"])
+        kwargs["optimizer"] = torch.optim.Adam(model.parameters(), lr=lr, fused=True,
+                                               betas=tuple(betas) if betas else (0.9, 0.999))
+    return kwargs
+
+
 class _Stop(Exception):
     """Raised from fit's after_step hook to end a race."""
 
@@ -309,10 +321,7 @@ def race(task: Task, x_train: torch.Tensor, x_test: torch.Tensor | None, *, fit_
     init = task.make_model().state_dict()
     model = task.make_model()
     model.load_state_dict(init)
-    fit_kwargs = dict(fit_kwargs)
-    if fit_kwargs.pop("fused_adam", False):          # evidence for a proposed default, see --help
-        lr = fit_kwargs.get("lr", fit_defaults()["lr"])
-        fit_kwargs["optimizer"] = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    fit_kwargs = with_optimizer(model, fit_kwargs)
     canon = CanonicalLoop(task, init, x_train, seed + 1, get_device(verbose=False))
     eps = None if x_test is None else torch.randn(len(x_test), 20, generator=torch.Generator().manual_seed(seed + 2))
     log = {"fit": {"seconds": [], "test_loss": []}, "canonical": {"seconds": [], "test_loss": []}}
@@ -557,7 +566,7 @@ def report_schedule(results: list[dict], source: str) -> None:
     st = results[0]["setting"]
     print_table(f"4. Time to the canonical {results[0]['canonical_epochs']}-epoch test loss with the opt-in "
                 f"setting fit(schedule={st['schedule']!r}, batch_size={st['batch_size']}, lr={st['lr']:g}, "
-                f"warmup={st.get('warmup', 'default')})",
+                f"warmup={st.get('warmup', 'default')}" + (f", Adam betas={st['betas']}" if "betas" in st else "") + ")",
                 ["model", "target (canonical)", "canonical s", "fit runs: final test loss in time",
                  "fit epochs", "canonical/fit"], rows,
                 ["Each E is one fit call planned for E epochs (the schedule ends with the run); the ratio "
@@ -633,7 +642,8 @@ def other_models(x_train, x_test, epochs: int, setting: dict, seed: int) -> list
             model = make()
             model.load_state_dict(init)
             start = time.perf_counter()
-            ae_helpers.fit(model, x_train, loss, epochs=epochs, progress=False, after_step=hook, **kwargs)
+            ae_helpers.fit(model, x_train, loss, epochs=epochs, progress=False, after_step=hook,
+                           **with_optimizer(model, kwargs))
             row[f"{label}_s"] = time.perf_counter() - start
             torch.manual_seed(seed + 3)                  # the same test masks for both
             row[f"{label}_test_loss"] = ae_helpers.evaluate(model, x_test, loss, batch_size=500)["loss"]
@@ -846,6 +856,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="section 4: time to the canonical test loss with the opt-in schedule setting")
     p.add_argument("--schedule-epochs", default="2,3,4,5",
                    help="epochs tried for section 4, ascending, until one reaches the target (default 2,3,4,5)")
+    p.add_argument("--schedule-batch", type=int, default=None,
+                   help=f"sections 4-5: the setting's batch_size (default {SCHEDULE['batch_size']})")
+    p.add_argument("--schedule-lr", type=float, default=None,
+                   help=f"sections 4-5: the setting's lr (default {SCHEDULE['lr']:g})")
+    p.add_argument("--warmup", type=float, default=None,
+                   help=f"sections 4-5: the setting's warm-up fraction (default {SCHEDULE['warmup']:g})")
+    p.add_argument("--betas", default=None, metavar="B1,B2",
+                   help="sections 4-5: Adam's betas for the setting (default torch's 0.9,0.999)")
     p.add_argument("--other-models", type=int, default=0, metavar="E",
                    help="section 5: conv AE and a JEPA-like model, E epochs, defaults vs the setting")
     p.add_argument("--only-extra", action="store_true",
@@ -862,6 +880,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.max_fit_epochs is None:
         args.max_fit_epochs = args.epochs + 2 if args.quick else 3 * args.epochs
     return args
+
+
+def schedule_setting(args: argparse.Namespace) -> dict:
+    """The setting sections 4 and 5 try: SCHEDULE with the --schedule-batch, --schedule-lr,
+    --warmup and --betas given (betas become an Adam optimizer, see ``with_optimizer``)."""
+    setting = dict(SCHEDULE)
+    for key, value in (("batch_size", args.schedule_batch), ("lr", args.schedule_lr), ("warmup", args.warmup)):
+        if value is not None:
+            setting[key] = value
+    if args.betas:
+        setting["betas"] = tuple(float(b) for b in args.betas.split(","))
+    return setting
 
 
 def _load() -> str:
@@ -917,14 +947,15 @@ def main(argv=None) -> dict:
     same_batch, to_target, floors = [], [], {}
     if not args.only_extra:
         same_batch, to_target, floors = sections_1_to_3(args, x_train, x_test, overrides, fit_batch)
+    setting = schedule_setting(args)
     if args.schedule:
         epochs = [int(e) for e in args.schedule_epochs.split(",")]
-        extra["schedule"] = [schedule_to_target(t, x_train, x_test, args.epochs, epochs, SCHEDULE, args.seed)
+        extra["schedule"] = [schedule_to_target(t, x_train, x_test, args.epochs, epochs, setting, args.seed)
                              for t in TASKS]
         report_schedule(extra["schedule"], source)
     if args.other_models:
-        extra["other_models"] = other_models(x_train, x_test, args.other_models, SCHEDULE, args.seed)
-        report_other_models(extra["other_models"], SCHEDULE)
+        extra["other_models"] = other_models(x_train, x_test, args.other_models, setting, args.seed)
+        report_other_models(extra["other_models"], setting)
     print(f"\nmachine: {_load()} at the end")
 
     results = {"torch": torch.__version__, "threads": torch.get_num_threads(), "data": source,

@@ -88,3 +88,37 @@ def test_house_stats_splits_runtime_from_tooling(tmp_path, capsys):
     assert flat["tooling"]["no_docstring"] == ["grading.py:grade"] and flat["runtime"]["no_hints"] == []
     stats_mod["main"]([str(repo), "--json", str(tmp_path / "s.json")])
     assert "runtime" in capsys.readouterr().out and json.loads((tmp_path / "s.json").read_text())["functions"]["max"] > 0
+
+
+def test_bench_fit_setting_flags_reach_fit_and_adam():
+    """--schedule-batch/--schedule-lr/--warmup/--betas change sections 4-5's setting, and betas
+    become the Adam that fit is given (the other keys pass to fit unchanged)."""
+    import runpy
+
+    import torch
+    bench = runpy.run_path(str(SCRIPT))
+    args = bench["parse_args"](["--schedule-batch", "256", "--schedule-lr", "0.03", "--warmup", "0.1",
+                                "--betas", "0.8,0.99"])
+    setting = bench["schedule_setting"](args)
+    assert setting == {"schedule": "warmup-cosine", "batch_size": 256, "lr": 0.03, "warmup": 0.1,
+                       "betas": (0.8, 0.99)}
+    assert bench["schedule_setting"](bench["parse_args"]([])) == bench["SCHEDULE"]
+    kwargs = bench["with_optimizer"](torch.nn.Linear(3, 2), setting)
+    group = kwargs.pop("optimizer").param_groups[0]
+    assert (group["lr"], group["betas"]) == (0.03, (0.8, 0.99))
+    assert kwargs == {"schedule": "warmup-cosine", "batch_size": 256, "lr": 0.03, "warmup": 0.1}
+
+
+def test_bench_lectures_prepares_both_sides_the_same_way():
+    """bench_lectures.py's notebook: real data and a first cell that prints the package used;
+    the printed path is read back, and the table's ratio is old median / new median."""
+    import runpy
+    bench = runpy.run_path(str(SCRIPT.with_name("bench_lectures.py")))
+    nb = bench["prepared"](bench["lecture_in"](SCRIPT.parents[1], "01"))
+    assert nb.cells[0].source == bench["PRINT_PACKAGE"]
+    assert any('DATASET = "fashion_mnist"' in c.source for c in nb.cells if c.cell_type == "code")
+    nb.cells[0].outputs = [{"output_type": "stream", "name": "stdout", "text": "AE_HELPERS_FILE=/x/ae_helpers/__init__.py\n"}]
+    assert bench["package_printed"](nb) == "/x/ae_helpers/__init__.py"
+    runs = {"old": [{"seconds": s, "error": None} for s in (30, 10, 20)],
+            "new": [{"seconds": 10, "error": None}, {"seconds": 99, "error": "boom"}]}
+    assert bench["table"]({"01": runs}).splitlines()[-1] == "| 01 | 30.0, 10.0, 20.0 | 10.0 | 20.0 | 10.0 | 2.00× |"
