@@ -252,7 +252,8 @@ def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_ep
         val_data: Data | None = None, after_step: Callable[[nn.Module], None] | None = None,
         device: torch.device | str | None = None, amp: bool = False, seed: int | None = 0,
         flush_denormal: bool = True, progress: bool | None = None, schedule: str | None = None,
-        warmup: float = 0.3, compile: bool | Mapping = False) -> History:
+        warmup: float = 0.3, betas: tuple[float, float] = (0.9, 0.999),
+        compile: bool | Mapping = False) -> History:
     """Train ``model`` on ``data`` by minimising what ``step`` returns; return a History.
 
     data, val_data: a tensor (N, ...) or tuple of tensors sharing N, e.g. ``x`` or ``(x, y)``.
@@ -262,7 +263,9 @@ def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_ep
         It runs in train mode with gradients for ``data`` and in eval mode without for
         ``val_data``.
     epochs / fast_epochs: epochs in full mode / in fast mode (default min(epochs, 5)).
-    optimizer: defaults to Adam(lr) over the model's parameters, fused where torch supports it.
+    optimizer: defaults to Adam(lr, betas) over the model's parameters, fused where torch
+        supports it. betas: that Adam's (β1, β2), torch's (0.9, 0.999) by default; with your own
+        ``optimizer``, set them there (passing both is an error).
     batch_size, lr: the defaults (128, 3e-3) reach the loss of the canonical PyTorch loop
         (batch 128, Adam 1e-3, 10 epochs) in 6 epochs on MNIST (benchmarks/bench_fit.py).
     after_step(model): called after every optimiser step (e.g. an EMA target update).
@@ -281,13 +284,14 @@ def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_ep
         first ``warmup`` fraction of all optimiser steps, then decays to 0 by a cosine over the
         rest (``ae_helpers.train.lr_factor``, stepped after every optimiser step). The run is then planned
         for ``epochs``: its quality is meant at the end, not at an earlier epoch. Opt-in, not
-        yet the default (every chapter's numbers were measured without it). Measured with
-        ``benchmarks/bench_fit.py --data fashion --schedule`` (Fashion-MNIST, 8,000 train / 2,000
-        test images, one thread on a busy 2-core CPU; table in benchmarks/README.md): with
-        ``batch_size=64, lr=1e-2`` and the default ``warmup=0.3`` the VAE 784-400-20 and the MLP
-        AE 784-256-64 reach the canonical loop's 10-epoch test loss in 3 epochs, in 2.9× and
-        2.6× less training time (the goal is 3×); a conv AE ends lower than with the defaults,
-        a JEPA-like model ends with embeddings several times larger (README, before using it).
+        the default (every chapter's numbers were measured without it). The setting
+        ``schedule="warmup-cosine", batch_size=96, lr=1.5e-2, warmup=0.5, betas=(0.85, 0.95)``
+        reaches the canonical loop's 10-epoch test loss (batch 128, Adam 1e-3) in 3 epochs for
+        the VAE 784-400-20 and the MLP AE 784-256-64 on 8,000 images of Fashion-MNIST (five
+        draws) and of the digits stand-in (two), 3.5-4.1x sooner in training time
+        (``benchmarks/bench_fit.py --schedule``, one thread on a busy 2-core CPU; on 20,000
+        Fashion-MNIST images 2.9x and 4.0x, the MLP in 4 epochs; benchmarks/README.md). A conv AE ends lower
+        with it; a JEPA-like model's embeddings grow several times larger (check a probe).
     compile: False (default), True or a dict of ``torch.compile`` options: compiles ``step``
         (forward and loss; backward through AOTAutograd). For a static step on a GPU,
         ``{"mode": "reduce-overhead"}`` adds CUDA graphs. The first steps pay the compilation.
@@ -304,7 +308,10 @@ def fit(model: nn.Module, data: Data, step: StepFn, *, epochs: int = 10, fast_ep
     model.to(device)
     train_t = tuple(t.to(device) for t in as_tensors(data))
     val_t = tuple(t.to(device) for t in as_tensors(val_data)) if val_data is not None else None
-    opt = optimizer or default_optimizer(model, lr, device)
+    if optimizer is not None and tuple(betas) != (0.9, 0.999):
+        raise ValueError("fit: betas set the default Adam; with your own optimizer, "
+                         "pass betas to it instead (torch.optim.Adam(params, lr, betas=...))")
+    opt = optimizer or default_optimizer(model, lr, device, betas)
     n = len(train_t[0])
     sched = None
     if schedule is not None:
@@ -373,8 +380,9 @@ def _train_epoch(model: nn.Module, tensors: tuple[torch.Tensor, ...], run_step: 
     return sums, losses
 
 
-def default_optimizer(model: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Adam(lr) over ``model``'s parameters, with the fused kernel where torch offers it.
+def default_optimizer(model: nn.Module, lr: float, device: torch.device,
+                      betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.Optimizer:
+    """Adam(lr, betas) over ``model``'s parameters, with the fused kernel where torch offers it.
 
     The fused kernel computes the same update in one pass (about 4× faster per step on a CPU
     for the course's models); older torch versions without it get the standard Adam.
@@ -382,10 +390,10 @@ def default_optimizer(model: nn.Module, lr: float, device: torch.device) -> torc
     params = list(model.parameters())
     if device.type in ("cpu", "cuda") and params and all(p.is_floating_point() for p in params):
         try:
-            return torch.optim.Adam(params, lr=lr, fused=True)
+            return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
         except (RuntimeError, TypeError, ValueError):
             pass
-    return torch.optim.Adam(params, lr=lr)
+    return torch.optim.Adam(params, lr=lr, betas=betas)
 
 
 def _accumulate(sums: dict, terms: dict, weight: int) -> torch.Tensor:

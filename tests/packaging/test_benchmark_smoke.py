@@ -91,8 +91,8 @@ def test_house_stats_splits_runtime_from_tooling(tmp_path, capsys):
 
 
 def test_bench_fit_setting_flags_reach_fit_and_adam():
-    """--schedule-batch/--schedule-lr/--warmup/--betas change sections 4-5's setting, and betas
-    become the Adam that fit is given (the other keys pass to fit unchanged)."""
+    """--schedule-batch/--schedule-lr/--warmup/--betas change sections 4-5's setting, which passes
+    to fit unchanged; only the benchmark's fused_adam key becomes an optimizer (with the betas)."""
     import runpy
 
     import torch
@@ -100,13 +100,14 @@ def test_bench_fit_setting_flags_reach_fit_and_adam():
     args = bench["parse_args"](["--schedule-batch", "256", "--schedule-lr", "0.03", "--warmup", "0.1",
                                 "--betas", "0.8,0.99"])
     setting = bench["schedule_setting"](args)
-    assert setting == {"schedule": "warmup-cosine", "batch_size": 256, "lr": 0.03, "warmup": 0.1,
-                       "betas": (0.8, 0.99)}
+    assert setting == {**bench["SCHEDULE"], "batch_size": 256, "lr": 0.03, "warmup": 0.1, "betas": (0.8, 0.99)}
     assert bench["schedule_setting"](bench["parse_args"]([])) == bench["SCHEDULE"]
-    kwargs = bench["with_optimizer"](torch.nn.Linear(3, 2), setting)
+    assert bench["with_optimizer"](torch.nn.Linear(3, 2), setting) == setting
+    kwargs = bench["with_optimizer"](torch.nn.Linear(3, 2), {**setting, "fused_adam": True})
     group = kwargs.pop("optimizer").param_groups[0]
     assert (group["lr"], group["betas"]) == (0.03, (0.8, 0.99))
     assert kwargs == {"schedule": "warmup-cosine", "batch_size": 256, "lr": 0.03, "warmup": 0.1}
+    assert bench["schedule_setting"](bench["parse_args"](["--betas", "0.9,0.999"]))["betas"] == (0.9, 0.999)
 
 
 def test_bench_lectures_prepares_both_sides_the_same_way():

@@ -703,6 +703,27 @@ def test_lr_factor_warmup_cosine_shape():
         train.lr_factor("cosine-ish", 100)
 
 
+def test_fit_betas_reach_the_default_adam_and_clash_with_an_own_optimizer():
+    """betas are the default Adam's (torch's (0.9, 0.999) unless given); with an optimizer of
+    one's own they belong to it, and passing both says so instead of ignoring one."""
+    made = []
+    real = train.default_optimizer
+
+    def spy(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    import unittest.mock as mock
+    with mock.patch.object(train, "default_optimizer", spy):
+        fit(tiny_ae(), toy_x(20), mse, epochs=1, batch_size=10, progress=False)
+        fit(tiny_ae(), toy_x(20), mse, epochs=1, batch_size=10, progress=False, betas=(0.85, 0.95))
+    assert [o.param_groups[0]["betas"] for o in made] == [(0.9, 0.999), (0.85, 0.95)]
+    model = tiny_ae()
+    with pytest.raises(ValueError, match="pass betas to it"):
+        fit(model, toy_x(20), mse, epochs=1, optimizer=torch.optim.Adam(model.parameters()),
+            betas=(0.85, 0.95), progress=False)
+
+
 def test_fit_schedule_sets_the_lr_of_every_step():
     model = tiny_ae()
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
