@@ -27,6 +27,7 @@ CHAPTERS = [
     "07_beta_vae",
     "08_siamese_networks",
     "09_jepa_embedding_prediction",
+    "11_embeddings",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
