@@ -41,6 +41,8 @@ from ae_helpers import claims
 from ae_helpers.instructor.course import ROOT
 
 DATASET_LINE = re.compile(r'^DATASET = "(\w+)"', re.MULTILINE)
+#: Chapter 10's generated signals: ``SIGNALS = (seed, size)``; the real variant runs another, larger draw.
+SIGNALS_LINE = re.compile(r"^SIGNALS = \(0, 1\)", re.MULTILINE)
 SHARED_DATA = Path(os.environ.get("AE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FASHION = SHARED_DATA / "fashion_mnist.npz"
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -84,10 +86,21 @@ def uses_faces(nb) -> bool:
     return any('load_dataset("faces"' in c.source for c in nb.cells if c.cell_type == "code")
 
 
+def uses_signals(nb) -> bool:
+    """True when the setup cell draws generated signals (``SIGNALS = (0, 1)``), which the real variant
+    replaces by ``SIGNALS = (1, 2)``: another seed and twice the series."""
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    return bool(SIGNALS_LINE.search(setup.source))
+
+
+def has_real_variant(nb) -> bool:
+    return bool(dataset_of(nb) or uses_faces(nb) or uses_signals(nb))
+
+
 def site_variant(nb) -> str:
     """The variant a lecture is shown in on the website: 'real' where it loads a 28×28 data set
     or faces (the run its real-data test makes), else 'stand-in'."""
-    return "real" if dataset_of(nb) or uses_faces(nb) else "stand-in"
+    return "real" if has_real_variant(nb) else "stand-in"
 
 
 def apply_break(nb, brk: Break) -> None:
@@ -132,6 +145,9 @@ def prepare(path: Path, variant: str, breaks: tuple[Break, ...] = ()) -> nbforma
     if variant == "real" and dataset_of(nb):
         setup = next(c for c in nb.cells if c.cell_type == "code")
         setup.source = DATASET_LINE.sub('DATASET = "fashion_mnist"', setup.source)
+    if variant == "real" and uses_signals(nb):
+        setup = next(c for c in nb.cells if c.cell_type == "code")
+        setup.source = SIGNALS_LINE.sub("SIGNALS = (1, 2)", setup.source)
     for brk in breaks:
         apply_break(nb, brk)
     return nb

@@ -27,6 +27,7 @@ CHAPTERS = [
     "07_beta_vae",
     "08_siamese_networks",
     "09_jepa_embedding_prediction",
+    "10_sequence_autoencoders",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
