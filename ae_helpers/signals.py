@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
+__all__ = ["FAULTS", "CHANNEL_GAINS", "HARMONICS", "PHASES", "NOISE", "Signals", "machine_signals"]
+
 #: The fault types, in the order of their codes 1, 2, 3 (code 0 is normal operation).
 FAULTS = ("bearing", "drift", "spikes")
 #: Gains of the accelerometer channels (channel c has gain CHANNEL_GAINS[c % 3]).
