@@ -7,7 +7,9 @@ variants:
 - ``stand-in``: an empty data folder, so every data set falls back to its embedded
   stand-in (8×8 digits, ``lfw_subset`` faces), as on a machine that has cached nothing;
 - ``real``: a data folder holding the real Fashion-MNIST of ``../shared/data/`` and a faces
-  file shaped like Olivetti (40 people × 10 photos, 64×64), and ``DATASET = "fashion_mnist"``.
+  file shaped like Olivetti (40 people × 10 photos, 64×64), and ``DATASET = "fashion_mnist"``;
+  a lecture on generated signals (``SIGNALS = (0, 1)``: seed, size) runs ``SIGNALS = (1, 2)``,
+  another draw with twice the series, since no real sensor data set can be had offline.
 
 Claims (``ae_helpers.claims``) are logged to a file that the caller reads; in strict mode
 the first claim that does not hold stops the run. A *break* is a deliberate edit of the
@@ -94,12 +96,13 @@ def uses_signals(nb) -> bool:
 
 
 def has_real_variant(nb) -> bool:
+    """Whether the 'real' variant differs from the stand-in: a 28×28 data set, faces or generated signals."""
     return bool(dataset_of(nb) or uses_faces(nb) or uses_signals(nb))
 
 
 def site_variant(nb) -> str:
-    """The variant a lecture is shown in on the website: 'real' where it loads a 28×28 data set
-    or faces (the run its real-data test makes), else 'stand-in'."""
+    """The variant a lecture is shown in on the website: 'real' where it loads a 28×28 data set,
+    faces or generated signals (the run its real-data test makes), else 'stand-in'."""
     return "real" if has_real_variant(nb) else "stand-in"
 
 
