@@ -33,9 +33,11 @@ name                                  what it is
                                       ``loss_curves`` …
 ``models``                            module: ``mlp``, ``conv_encoder``, ``conv_decoder``
 ``sprites``                           module: ``make_sprites``, images with known factors
+``signals``                           module: ``machine_signals``, vibration series with known
+                                      faults (N, T, C)
 ====================================  ========================================================
 
-The four modules are imported when first used (``ae_helpers.plot`` loads matplotlib then).
+The five modules are imported when first used (``ae_helpers.plot`` loads matplotlib then).
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ from .train import (History, apply_in_batches, evaluate, fit, get_device, progre
                     reconstruct_in_batches, set_fast_mode_threads)
 
 #: The modules a notebook may use, imported on first access.
-MODULES = ("checks", "plot", "models", "sprites")
+MODULES = ("checks", "plot", "models", "sprites", "signals")
 
 __all__ = ["load_dataset", "ImageData", "fit", "History", "evaluate", "apply_in_batches",
            "reconstruct_in_batches", "progress", "get_device", "set_fast_mode_threads", "set_seed",

@@ -7,7 +7,9 @@ variants:
 - ``stand-in``: an empty data folder, so every data set falls back to its embedded
   stand-in (8×8 digits, ``lfw_subset`` faces), as on a machine that has cached nothing;
 - ``real``: a data folder holding the real Fashion-MNIST of ``../shared/data/`` and a faces
-  file shaped like Olivetti (40 people × 10 photos, 64×64), and ``DATASET = "fashion_mnist"``.
+  file shaped like Olivetti (40 people × 10 photos, 64×64), and ``DATASET = "fashion_mnist"``;
+  a lecture on generated signals (``SIGNALS = (0, 1)``: seed, size) runs ``SIGNALS = (1, 2)``,
+  another draw with twice the series, since no real sensor data set can be had offline.
 
 Claims (``ae_helpers.claims``) are logged to a file that the caller reads; in strict mode
 the first claim that does not hold stops the run. A *break* is a deliberate edit of the
@@ -41,6 +43,8 @@ from ae_helpers import claims
 from ae_helpers.instructor.course import ROOT
 
 DATASET_LINE = re.compile(r'^DATASET = "(\w+)"', re.MULTILINE)
+#: Chapter 10's generated signals: ``SIGNALS = (seed, size)``; the real variant runs another, larger draw.
+SIGNALS_LINE = re.compile(r"^SIGNALS = \(0, 1\)", re.MULTILINE)
 SHARED_DATA = Path(os.environ.get("AE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 FASHION = SHARED_DATA / "fashion_mnist.npz"
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -84,10 +88,22 @@ def uses_faces(nb) -> bool:
     return any('load_dataset("faces"' in c.source for c in nb.cells if c.cell_type == "code")
 
 
+def uses_signals(nb) -> bool:
+    """True when the setup cell draws generated signals (``SIGNALS = (0, 1)``), which the real variant
+    replaces by ``SIGNALS = (1, 2)``: another seed and twice the series."""
+    setup = next(c for c in nb.cells if c.cell_type == "code")
+    return bool(SIGNALS_LINE.search(setup.source))
+
+
+def has_real_variant(nb) -> bool:
+    """Whether the 'real' variant differs from the stand-in: a 28×28 data set, faces or generated signals."""
+    return bool(dataset_of(nb) or uses_faces(nb) or uses_signals(nb))
+
+
 def site_variant(nb) -> str:
-    """The variant a lecture is shown in on the website: 'real' where it loads a 28×28 data set
-    or faces (the run its real-data test makes), else 'stand-in'."""
-    return "real" if dataset_of(nb) or uses_faces(nb) else "stand-in"
+    """The variant a lecture is shown in on the website: 'real' where it loads a 28×28 data set,
+    faces or generated signals (the run its real-data test makes), else 'stand-in'."""
+    return "real" if has_real_variant(nb) else "stand-in"
 
 
 def apply_break(nb, brk: Break) -> None:
@@ -132,6 +148,9 @@ def prepare(path: Path, variant: str, breaks: tuple[Break, ...] = ()) -> nbforma
     if variant == "real" and dataset_of(nb):
         setup = next(c for c in nb.cells if c.cell_type == "code")
         setup.source = DATASET_LINE.sub('DATASET = "fashion_mnist"', setup.source)
+    if variant == "real" and uses_signals(nb):
+        setup = next(c for c in nb.cells if c.cell_type == "code")
+        setup.source = SIGNALS_LINE.sub("SIGNALS = (1, 2)", setup.source)
     for brk in breaks:
         apply_break(nb, brk)
     return nb

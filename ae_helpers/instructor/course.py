@@ -27,6 +27,7 @@ CHAPTERS = [
     "07_beta_vae",
     "08_siamese_networks",
     "09_jepa_embedding_prediction",
+    "10_sequence_autoencoders",
     "11_embeddings",
 ]
 

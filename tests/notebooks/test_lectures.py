@@ -61,8 +61,8 @@ def test_runs_and_claims_hold_on_the_stand_in(path, tmp_path):
 
 
 @pytest.mark.parametrize("path", [
-    in_group(path, pytest.mark.skipif(not (lr.dataset_of(nb) or lr.uses_faces(nb)),
-                                      reason="uses no 28×28 data set or faces"))
+    in_group(path, pytest.mark.skipif(not lr.has_real_variant(nb),
+                                      reason="uses no 28×28 data set, faces or generated signals"))
     for path, nb in LECTURES.items()])
 def test_runs_and_claims_hold_on_real_data(path, tmp_path, tmp_path_factory):
     nb, slug = LECTURES[path], path.stem

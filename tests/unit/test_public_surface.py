@@ -22,7 +22,7 @@ import ae_helpers
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "ae_helpers"
-RUNTIME = ("__init__", "config", "data", "models", "train", "plot", "checks", "claims", "sprites")
+RUNTIME = ("__init__", "config", "data", "models", "train", "plot", "checks", "claims", "sprites", "signals")
 NOTEBOOKS = sorted(ROOT.glob("lectures/*.ipynb")) + sorted(ROOT.glob("solutions/*/*.ipynb"))
 
 
