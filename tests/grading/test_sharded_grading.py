@@ -138,7 +138,7 @@ def test_a_missing_database_driver_is_named(tmp_path, monkeypatch):
         raise ModuleNotFoundError("No module named 'psycopg'", name="psycopg")
     monkeypatch.setattr(dialect.PGDialect_psycopg, "import_dbapi", classmethod(no_driver))
     with pytest.raises(SystemExit, match=r"postgresql\+psycopg://grader:\*\*\*@db/ae needs the Python module "
-                                         r"'psycopg': pip install 'psycopg\[binary\]' \(in the \[dev\] extra\)"):
+                                         r"'psycopg': pip install 'psycopg\[binary\]' \(in the \[instructor\] extra\)"):
         report.open_gradebook(course, url="postgresql+psycopg://grader:secret@db/ae")
 
 
