@@ -240,10 +240,10 @@ def _compiled(step: StepFn, compile) -> StepFn:
 
 def _fast_note(n_epochs: int, epochs: int, data, batch_size: int) -> str:
     """What fast mode trains, in optimiser steps (fast mode may run more epochs over far fewer
-    images, so "n epochs instead of m" alone would suggest it trains longer)."""
+    examples, so "n epochs instead of m" alone would suggest it trains longer)."""
     n = len(as_tensors(data)[0])
     steps = n_epochs * -(-n // batch_size)
-    return (f"fast mode: {n_epochs} epochs over these {n} images ({steps} optimiser steps); "
+    return (f"fast mode: {n_epochs} epochs over these {n} examples ({steps} optimiser steps); "
             f"full mode runs {epochs} epochs over the data it is given.")
 
 

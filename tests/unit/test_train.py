@@ -136,7 +136,7 @@ def test_fast_mode_never_says_it_trains_longer(fast, capsys):
     fit(tiny_ae(), x, mse, epochs=3, fast_epochs=6, batch_size=16, progress=False)
     out = capsys.readouterr().out
     steps = 6 * -(-len(x) // 16)
-    assert f"6 epochs over these {len(x)} images ({steps} optimiser steps)" in out, out
+    assert f"6 epochs over these {len(x)} examples ({steps} optimiser steps)" in out, out
     assert "instead of" not in out
 
 
