@@ -77,10 +77,14 @@ def lectures() -> list[Path]:
     return sorted((ROOT / "lectures").glob("*.ipynb"))
 
 
+def setup_cell(nb) -> nbformat.NotebookNode:
+    """The lecture's setup cell: its first code cell."""
+    return next(c for c in nb.cells if c.cell_type == "code")
+
+
 def dataset_of(nb) -> str | None:
     """The data set named by the setup cell's ``DATASET = "…"`` line, or None."""
-    setup = next(c for c in nb.cells if c.cell_type == "code")
-    found = DATASET_LINE.findall(setup.source)
+    found = DATASET_LINE.findall(setup_cell(nb).source)
     return found[0] if len(found) == 1 else None
 
 
@@ -91,8 +95,7 @@ def uses_faces(nb) -> bool:
 def uses_signals(nb) -> bool:
     """True when the setup cell draws generated signals (``SIGNALS = (0, 1)``), which the real variant
     replaces by ``SIGNALS = (1, 2)``: another seed and twice the series."""
-    setup = next(c for c in nb.cells if c.cell_type == "code")
-    return bool(SIGNALS_LINE.search(setup.source))
+    return bool(SIGNALS_LINE.search(setup_cell(nb).source))
 
 
 def has_real_variant(nb) -> bool:
@@ -145,11 +148,10 @@ def real_data_folder(folder: Path) -> Path:
 def prepare(path: Path, variant: str, breaks: tuple[Break, ...] = ()) -> nbformat.NotebookNode:
     """The lecture at ``path``, set to run on ``variant`` ('stand-in' or 'real'), with ``breaks``."""
     nb = nbformat.read(path, as_version=4)
-    if variant == "real" and dataset_of(nb):
-        setup = next(c for c in nb.cells if c.cell_type == "code")
-        setup.source = DATASET_LINE.sub('DATASET = "fashion_mnist"', setup.source)
-    if variant == "real" and uses_signals(nb):
-        setup = next(c for c in nb.cells if c.cell_type == "code")
+    if variant == "real":
+        setup = setup_cell(nb)
+        if dataset_of(nb):
+            setup.source = DATASET_LINE.sub('DATASET = "fashion_mnist"', setup.source)
         setup.source = SIGNALS_LINE.sub("SIGNALS = (1, 2)", setup.source)
     for brk in breaks:
         apply_break(nb, brk)
