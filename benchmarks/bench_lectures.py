@@ -78,24 +78,13 @@ def package_printed(nb: nbformat.NotebookNode) -> str:
 def run_once(root: Path, number: str, data: Path, timeout: int) -> dict:
     """Execute lecture ``number`` of checkout ``root`` in full mode with ``PYTHONPATH=root``;
     returns wall seconds, load average after, the package the kernel used and any error."""
-    from nbclient import NotebookClient
     path = lecture_in(root, number)
     nb = prepared(path)
     with tempfile.TemporaryDirectory() as scratch:
-        env = {"AE_FAST": "0", "AE_DATA_DIR": str(data), "MPLBACKEND": "Agg", "PYTHONPATH": str(root),
-               "AE_CLAIMS": "record", "AE_CLAIMS_LOG": str(Path(scratch) / "claims.jsonl")}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        error = None
         start = time.perf_counter()
-        try:
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
-        except Exception as err:  # noqa: BLE001 - reported, the table marks the run
-            error = f"{type(err).__name__}: {str(err)[-300:]}"
+        error = lr.execute(nb, path.parent, data, Path(scratch) / "claims.jsonl", strict=False, fast=False,
+                           timeout=timeout, env={"PYTHONPATH": str(root)})
         seconds = time.perf_counter() - start
-        for k, v in saved.items():
-            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
     used = package_printed(nb)
     if not used.startswith(str(root / "ae_helpers")):
         error = error or f"kernel imported {used or 'nothing'}, not {root / 'ae_helpers'}"

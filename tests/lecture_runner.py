@@ -172,26 +172,35 @@ def run(path: Path, variant: str, data_folder: Path, *, breaks: tuple[Break, ...
     nb = prepare(path, variant, breaks)
     with tempfile.TemporaryDirectory() as scratch:
         log = Path(scratch) / "claims.jsonl"
-        env = {"AE_FAST": "1" if fast else "0", "AE_DATA_DIR": str(data_folder),
-               "MPLBACKEND": INLINE_BACKEND if figures else "Agg",
-               claims.LOG_ENV: str(log), claims.STRICT_ENV: "strict" if strict else "record"}
-        saved = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
-        try:
-            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}})
-            error = None
-            try:
-                client.execute()
-            except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
-                error = f"{type(err).__name__}: {err}"     # the claims logged up to here are kept
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        error = execute(nb, path.parent, data_folder, log, strict=strict, fast=fast, figures=figures,
+                        timeout=timeout)
         return Run(nb, claims.read_log(log), error)
+
+
+def execute(nb: nbformat.NotebookNode, cwd: Path, data_folder: Path, claims_log: Path, *, strict: bool = True,
+            fast: bool = True, figures: bool = False, timeout: int = 600, env: dict[str, str] | None = None
+            ) -> str | None:
+    """Execute ``nb`` in place in a fresh kernel started in ``cwd``, with the environment ``run``
+    describes (``AE_FAST``, ``AE_DATA_DIR``, the backend, claims logged to ``claims_log``) plus
+    ``env``; returns the error of a failing cell, a timeout or a dead kernel, else None."""
+    settings = {"AE_FAST": "1" if fast else "0", "AE_DATA_DIR": str(data_folder),
+                "MPLBACKEND": INLINE_BACKEND if figures else "Agg",
+                claims.LOG_ENV: str(claims_log), claims.STRICT_ENV: "strict" if strict else "record", **(env or {})}
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    try:
+        client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+        try:
+            client.execute()
+        except (CellExecutionError, CellTimeoutError, DeadKernelError) as err:
+            return f"{type(err).__name__}: {err}"     # the claims logged up to here are kept
+        return None
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def claim_sites(nb) -> int:
